@@ -1,0 +1,39 @@
+# make lab   - set up .venv if needed and open the course in JupyterLab
+# make test  - set up .venv if needed and run every test (unit tests, notebooks, exercises)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+READY := $(VENV)/.installed
+JOBS ?= 2
+export MPLBACKEND := Agg
+
+.PHONY: setup lab test exercises html doctor clean
+
+$(READY): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(READY)
+
+setup: $(READY)
+
+lab: $(READY)
+	$(BIN)/jupyter lab lectures/00_tour.ipynb
+
+test: $(READY)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests \
+		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg lectures solutions
+
+exercises: $(READY)
+	$(BIN)/python scripts/make_exercises.py
+
+html: $(READY)
+	$(BIN)/python scripts/build_html.py
+
+doctor: $(READY)
+	$(BIN)/python -m course_utils doctor
+
+clean:
+	rm -rf build .pytest_cache test-artifacts
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

