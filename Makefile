@@ -7,7 +7,7 @@ READY := $(VENV)/.installed
 JOBS ?= 2
 export MPLBACKEND := Agg
 
-.PHONY: setup lab test exercises html doctor clean
+.PHONY: setup browser lab test exercises html doctor clean
 
 $(READY): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,14 @@ setup: $(READY)
 lab: $(READY)
 	$(BIN)/jupyter lab lectures/00_tour.ipynb
 
-test: $(READY)
+# The site test drives Debian's chromium; install it when missing and we may (root with apt), else it is skipped.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& echo "installing chromium for the site test" && apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "chromium not installed: the browser test of the site will be skipped"
+
+test: $(READY) browser
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg lectures solutions

@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -114,18 +113,18 @@ def receptive_field_step(size: int, jump: int, start: float, kernel: int, stride
 def receptive_fields(model: nn.Module, input_shape: tuple[int, ...]) -> list[ReceptiveField]:
     """Receptive field of every Conv2d / MaxPool2d / AvgPool2d of ``model``, in the order they run.
 
-    ``input_shape`` is C×H×W (square inputs). One forward pass on zeros records the order of the layers and
-    their input sizes (needed for TensorFlow-style "SAME" padding, which depends on the size). Layers on a
-    residual branch are followed along the main path, which has the largest receptive field.
+    ``input_shape`` is C×H×W (square inputs). One forward pass on zeros records the order in which the layers
+    run and their output sizes. Layers on a residual branch are followed along the main path, which has the
+    largest receptive field.
     """
     if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
         raise ValueError(f"input_shape: expected C×H×W with H == W, got {tuple(input_shape)}")
     kinds = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
-    order: list[tuple[str, nn.Module, int, int]] = []
+    order: list[tuple[str, nn.Module, int]] = []
     names = {m: n for n, m in model.named_modules()}
 
     def hook(module, inputs, output):
-        order.append((names[module], module, inputs[0].shape[-1], output.shape[-1]))
+        order.append((names[module], module, output.shape[-1]))
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
     try:
@@ -135,12 +134,11 @@ def receptive_fields(model: nn.Module, input_shape: tuple[int, ...]) -> list[Rec
         for h in handles:
             h.remove()
     size, jump, start, out = 1, 1, 0.0, []
-    for name, m, in_size, out_size in order:
+    for name, m, out_size in order:
         k, s = _as_int(m.kernel_size), _as_int(m.stride)
         d = _as_int(getattr(m, "dilation", 1))
-        if isinstance(m.padding, str) or type(m).__name__ == "Conv2dSame":
-            total = max((math.ceil(in_size / s) - 1) * s + d * (k - 1) + 1 - in_size, 0)
-            p = total // 2   # TF "SAME" puts the smaller half on the top/left
+        if isinstance(m.padding, str):       # nn.Conv2d(padding="same" | "valid"), stride 1 only
+            p = d * (k - 1) // 2 if m.padding == "same" else 0
         else:
             p = _as_int(m.padding)
         size, jump, start = receptive_field_step(size, jump, start, k, s, p, d)
