@@ -19,7 +19,8 @@ def pyproject_packages() -> dict[str, str]:
 
 def environment_packages() -> dict[str, str]:
     out = {}
-    for line in (ROOT / "environment.yml").read_text().splitlines():
+    text = (ROOT / "environment.yml").read_text()
+    for line in text.split("dependencies:", 1)[1].splitlines():
         m = re.match(r"^\s*-\s+([A-Za-z][\w.-]*)(.*)$", line)
         if not m or m.group(1) in {"python", "pip"} or m.group(1).startswith("-e"):
             continue

@@ -1,0 +1,42 @@
+"""Notebook hygiene: run top to bottom from a clean kernel, light, with the lesson's rhythm and slide marks."""
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXECUTED = sorted((ROOT / "lectures").glob("[0-9][0-9]_*.ipynb")) + sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+LECTURES = sorted((ROOT / "lectures").glob("[0-9][0-9]_*.ipynb"))
+
+
+def ids(paths):
+    return [f"{p.parent.name}/{p.stem}" for p in paths]
+
+
+@pytest.mark.parametrize("path", EXECUTED, ids=ids(EXECUTED))
+def test_committed_executed_in_order_without_errors(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1)), \
+        "execute the notebook top to bottom from a clean kernel before committing"
+    errors = [o.ename for c in code for o in c.outputs if o.output_type == "error"]
+    assert not errors, f"committed with errors: {errors}"
+    assert path.stat().st_size < 1_500_000, f"{path.stat().st_size / 1e6:.1f} MB: make the figures smaller"
+
+
+@pytest.mark.parametrize("path", LECTURES, ids=ids(LECTURES))
+def test_lecture_rhythm(path):
+    nb = nbformat.read(path, as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown").lower()
+    first = nb.cells[0].source.lower()
+    assert first.startswith("# ") and "time" in first and "prerequisite" in first, \
+        "open with the title, objectives, prerequisites and an estimated time"
+    assert "summary" in text and "references" in text and "pitfall" in text
+    assert sum(c.metadata.get("slideshow", {}).get("slide_type") == "slide" for c in nb.cells) >= 3, \
+        "mark section headings as slides so the lecture can be presented with RISE"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "exercises").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_exercises_are_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    assert all(not c.outputs and c.execution_count is None for c in nb.cells if c.cell_type == "code")
