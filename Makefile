@@ -18,7 +18,7 @@ $(READY): pyproject.toml
 setup: $(READY)
 
 lab: $(READY)
-	$(BIN)/jupyter lab lectures/00_tour.ipynb
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) lectures/00_tour.ipynb
 
 # The site test drives Debian's chromium; install it when missing and we may (root with apt), else it is skipped.
 browser:
