@@ -1,0 +1,269 @@
+"""Checks for lecture 11 (attention and token attributions in a transformer).
+
+* ``check_head_attention(fn)`` – one head's attention from the query/key weights, T×T.
+* ``check_previous_token_score(fn)`` – a head's mean attention to the previous token.
+* ``check_embedding_saliency(fn)`` – L2 norm of the gradient w.r.t. each token's word embedding, N×T.
+* ``check_integrated_gradients(fn)`` – integrated gradients of a function of one T×D embedding matrix
+  (midpoint Riemann sum).
+
+References are independent of the notebook: the attention a small, freshly initialised BERT computes itself,
+and the ``course_utils.text`` implementations. Every case is new (seeded random weights, sentences of
+random token ids, some padded).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from . import Case, CheckResult, compare, run_check
+
+
+def tiny_bert(seed: int, hidden: int = 16, heads: int = 4, layers: int = 2, vocab: int = 40, scale: float = 0.25):
+    """A small randomly initialised BERT (eager attention) whose weights are large enough for peaky attention."""
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                     intermediate_size=2 * hidden, max_position_embeddings=32, attn_implementation="eager")
+    model = BertModel(cfg, add_pooling_layer=False)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim == 2 and "LayerNorm" not in name:
+                p.normal_(0, scale)
+    return model.eval()
+
+
+def _tiny_inputs(seed: int, n: int, T: int, vocab: int = 40, pad_last: int = 0) -> dict[str, torch.Tensor]:
+    """A batch of ``n`` random "sentences" [CLS] w … w [SEP], the last one ``pad_last`` tokens shorter."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, vocab, (n, T), generator=g)
+    ids[:, 0], ids[:, -1] = 1, 2
+    mask = torch.ones(n, T, dtype=torch.long)
+    special = torch.zeros(n, T, dtype=torch.long)
+    special[:, 0] = special[:, -1] = 1
+    if pad_last:
+        k = T - pad_last
+        ids[-1, k - 1], ids[-1, k:] = 2, 0
+        mask[-1, k:] = 0
+        special[-1, k - 1:] = 1
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids),
+            "special_tokens_mask": special}
+
+
+# ---------------------------------------------------------------------------------------- head attention
+def _head_variants(hidden, wq, bq, wk, bk, head, n_heads):
+    d = wq.shape[0] // n_heads
+    rows = slice(head * d, (head + 1) * d)
+    q, k = hidden @ wq[rows].T + bq[rows], hidden @ wk[rows].T + bk[rows]
+    strided = slice(head, None, n_heads)
+    return {
+        "you forgot to divide the scores by √d_head before the softmax": torch.softmax(q @ k.T, -1),
+        "you divided by √(hidden size); divide by √d_head, d_head = hidden size / number of heads":
+            torch.softmax(q @ k.T / math.sqrt(wq.shape[0]), -1),
+        "the softmax runs over the queries (dim 0): each row (one query) must sum to 1 over the keys":
+            torch.softmax(q @ k.T / math.sqrt(d), 0),
+        "the matrix is transposed: rows are queries, columns keys (Q Kᵀ, not K Qᵀ)":
+            torch.softmax(q @ k.T / math.sqrt(d), -1).T,
+        "you forgot the biases of the query/key projections": torch.softmax(
+            (hidden @ wq[rows].T) @ (hidden @ wk[rows].T).T / math.sqrt(d), -1),
+        "wrong rows of W_q/W_k: head h owns the consecutive rows h·d_head … (h+1)·d_head − 1": torch.softmax(
+            (hidden @ wq[strided].T + bq[strided]) @ (hidden @ wk[strided].T + bk[strided]).T / math.sqrt(d), -1),
+    }
+
+
+def _with_variants(variants_fn, atol=1e-5, rtol=1e-4):
+    def compare_fn(expected, got):
+        problem = compare(expected, got, atol=atol, rtol=rtol)
+        if problem is None or not isinstance(got, torch.Tensor):
+            return problem
+        for message, wrong in variants_fn().items():
+            if wrong.shape == got.shape and torch.allclose(got.detach().double(), wrong.double(), atol=atol, rtol=rtol):
+                return message
+        return problem
+    return compare_fn
+
+
+def check_head_attention(fn) -> CheckResult:
+    """``fn(hidden T×D, W_q D×D, b_q D, W_k D×D, b_k D, head, n_heads) -> T×T`` against the model's own attention."""
+    cases, expected, current = [], {}, {}
+    for i, (seed, hidden, heads, layer, head, T) in enumerate([(11, 16, 4, 0, 1, 6), (12, 24, 3, 1, 2, 9),
+                                                                (13, 12, 2, 1, 0, 5)]):
+        model = tiny_bert(seed, hidden, heads)
+        inputs = _tiny_inputs(seed, 1, T)
+        with torch.no_grad():
+            out = model(input_ids=inputs["input_ids"], output_attentions=True, output_hidden_states=True)
+        att = model.encoder.layer[layer].attention.self
+        args = (out.hidden_states[layer][0], att.query.weight.detach(), att.query.bias.detach(),
+                att.key.weight.detach(), att.key.bias.detach(), head, heads)
+        expected[id(args[0])] = out.attentions[layer][0, head]
+        cases.append(Case(f"random BERT, hidden {hidden}, {heads} heads, layer {layer}, head {head}, {T} tokens", args))
+
+    def reference(*args):
+        current["args"] = args
+        return expected[id(args[0])]
+
+    return run_check("check_head_attention", fn, reference, cases,
+                     hint="Q = hidden @ W_q[rows].T + b_q[rows] with rows = slice(head*d, (head+1)*d), K likewise; "
+                          "softmax(Q @ K.T / sqrt(d), dim=-1)",
+                     compare_fn=_with_variants(lambda: _head_variants(*current["args"])))
+
+
+# ------------------------------------------------------------------------------------ previous-token score
+def _previous_reference(attentions):
+    from ..text import pattern_mask, pattern_scores
+    return pattern_scores(attentions, pattern_mask(attentions.shape[-1], "previous"))
+
+
+def check_previous_token_score(fn) -> CheckResult:
+    """``fn(attentions (..., T, T)) -> (...)``: mean over queries i ≥ 1 of the attention on token i − 1."""
+    g = torch.Generator().manual_seed(7)
+    nxt = torch.diag(torch.ones(4), 1)               # every token attends only to the next one
+    nxt[-1, -1] = 1.0
+    prev = torch.diag(torch.ones(5), -1)             # every token attends only to the previous one
+    prev[0, 0] = 1.0
+    cases = [
+        Case("one head, 7 tokens", (torch.softmax(2 * torch.randn(7, 7, generator=g), -1),)),
+        Case("6 layers × 4 heads, 9 tokens", (torch.softmax(2 * torch.randn(6, 4, 9, 9, generator=g), -1),)),
+        Case("a pure next-token head, 5 tokens (score must be 0)", (nxt,)),
+        Case("a pure previous-token head, 6 tokens (score must be 1)", (prev,)),
+        Case("3 heads, 2 tokens", (torch.softmax(torch.randn(3, 2, 2, generator=g), -1),)),
+    ]
+    current = {}
+
+    def reference(attentions):
+        current["a"] = attentions
+        return _previous_reference(attentions)
+
+    def variants():
+        a = current["a"]
+        T = a.shape[-1]
+        return {
+            "you measured attention to the NEXT token (A[..., i, i+1], or A[..., i-1, i]: the query is the row); "
+            "the previous token is A[..., i, i-1]":
+                a.diagonal(offset=1, dim1=-2, dim2=-1).mean(-1),
+            "the first query has no previous token: average over the T − 1 queries i = 1 … T−1 "
+            "(a wrap-around such as torch.roll pairs token 0 with the last token)":
+                a.gather(-1, (torch.arange(T) - 1).remainder(T).expand(*a.shape[:-1]).unsqueeze(-1)).squeeze(-1).mean(-1),
+            "you divided by T; only the T − 1 queries i ≥ 1 have a previous token":
+                a.diagonal(offset=-1, dim1=-2, dim2=-1).sum(-1) / T,
+        }
+
+    return run_check("check_previous_token_score", fn, reference, cases,
+                     hint="the sub-diagonal: attentions.diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1)",
+                     compare_fn=_with_variants(variants))
+
+
+# --------------------------------------------------------------------------------------- token saliency
+def _saliency_cases():
+    cases = []
+    specs = [(21, 16, 4, 2, 7, 0, "cosine to a random reference embedding"),
+             (22, 24, 3, 3, 8, 3, "first coordinate of the mean last hidden state"),
+             (23, 12, 2, 1, 5, 0, "squared norm of the [CLS] output")]
+    for seed, hidden, heads, n, T, pad, what in specs:
+        model = tiny_bert(seed, hidden, heads)
+        inputs = _tiny_inputs(seed, n, T, pad_last=pad)
+        ref = torch.nn.functional.normalize(torch.randn(hidden, generator=torch.Generator().manual_seed(seed)), dim=0)
+        if what.startswith("cosine"):
+            def score(model, embeds, mask, ref=ref):
+                from ..text import pooled_embedding
+                return pooled_embedding(model, embeds, mask) @ ref
+        elif what.startswith("first"):
+            def score(model, embeds, mask):
+                h = model(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+                m = mask.unsqueeze(-1).to(h.dtype)
+                return ((h * m).sum(1) / m.sum(1))[:, 0]
+        else:
+            def score(model, embeds, mask):
+                return model(inputs_embeds=embeds, attention_mask=mask).last_hidden_state[:, 0].pow(2).sum(-1)
+        cases.append(Case(f"random BERT, {n} sentence(s) of {T} tokens" + (f" (one padded by {pad})" if pad else "")
+                          + f", score = {what}", (model, inputs, score)))
+    return cases
+
+
+def check_embedding_saliency(fn) -> CheckResult:
+    """``fn(model, inputs, score_fn) -> N×T``: ‖∂score/∂(word embedding of token t)‖₂ for every token."""
+    from ..text import embedding_gradients, token_saliency
+    current = {}
+
+    def reference(model, inputs, score_fn):
+        current["args"] = (model, inputs, score_fn)
+        return token_saliency(model, inputs, score_fn, reduce="l2")
+
+    def variants():
+        g, e, _ = embedding_gradients(*current["args"])
+        return {
+            "you summed the gradient over the embedding dimensions; take its L2 norm (.norm(dim=-1))": g.sum(-1),
+            "you computed gradient × embedding; this exercise asks for the L2 norm of the gradient": (g * e).sum(-1),
+            "you took the L1 norm (sum of |g|); take the L2 norm": g.abs().sum(-1),
+            "you took the largest |g| over the dimensions; take the L2 norm": g.abs().amax(-1),
+        }
+
+    return run_check("check_embedding_saliency", fn, reference, _saliency_cases(),
+                     hint="x = model.get_input_embeddings()(inputs['input_ids']).detach().requires_grad_(True); "
+                          "s = score_fn(model, x, inputs['attention_mask']); g, = torch.autograd.grad(s.sum(), x); "
+                          "return g.norm(dim=-1)",
+                     compare_fn=_with_variants(variants, atol=1e-5, rtol=1e-3))
+
+
+# -------------------------------------------------------------------------------- integrated gradients
+def check_integrated_gradients(fn) -> CheckResult:
+    """``fn(score_fn, x T×D, baseline T×D, steps) -> T×D``: IG with the midpoint rule α_k = (k + ½)/steps."""
+    from ..text import integrated_gradients_path, pooled_embedding
+    g = torch.Generator().manual_seed(31)
+    w = torch.randn(6, generator=g)
+    x1, b1 = torch.randn(4, 6, generator=g), torch.zeros(4, 6)
+
+    def f1(e):   # M×4×6 → M: a smooth non-linear function
+        return torch.tanh(e @ w).sum(-1) + (e ** 2).mean((1, 2))
+
+    model = tiny_bert(32, 16, 4)
+    ids = _tiny_inputs(32, 1, 6)["input_ids"]
+    with torch.no_grad():
+        x2 = model.get_input_embeddings()(ids)[0]
+        b2 = x2.clone()
+        b2[1:-1] = model.get_input_embeddings().weight[0]   # [PAD] embedding between [CLS] and [SEP]
+    ref = torch.nn.functional.normalize(torch.randn(16, generator=g), dim=0)
+    for p in model.parameters():
+        p.requires_grad_(False)
+
+    def f2(e):
+        return pooled_embedding(model, e, torch.ones(e.shape[:2], dtype=torch.long)) @ ref
+
+    x3 = torch.randn(3, 5, generator=g)
+    b3 = torch.randn(3, 5, generator=g)
+
+    def f3(e):
+        return (e[:, 0] * e[:, 2]).sum(-1) ** 2
+
+    cases = [Case("tanh/quadratic function, 4×6 input, zero baseline, 8 steps", (f1, x1, b1, 8)),
+             Case("random BERT, cosine to a reference, [PAD] baseline, 16 steps", (f2, x2, b2, 16)),
+             Case("product of two rows squared, random baseline, 5 steps", (f3, x3, b3, 5))]
+    current = {}
+
+    def reference(score_fn, x, baseline, steps):
+        current["args"] = (score_fn, x, baseline, steps)
+        return integrated_gradients_path(score_fn, x, baseline, steps, method="midpoint")
+
+    def grads_at(alphas):
+        score_fn, x, b, _ = current["args"]
+        path = (b + alphas.view(-1, *([1] * x.ndim)) * (x - b)).requires_grad_(True)
+        (gr,) = torch.autograd.grad(score_fn(path).sum(), path)
+        return gr.mean(0), x - b
+
+    def variants():
+        m = current["args"][3]
+        mid, diff = grads_at((torch.arange(m) + 0.5) / m)
+        left, _ = grads_at(torch.arange(m) / m)
+        right, _ = grads_at((torch.arange(m) + 1.0) / m)
+        return {
+            "you forgot to multiply the averaged gradient by (x − baseline)": mid,
+            "left Riemann sum (α = k/steps, k = 0 … steps−1); use the midpoints α = (k + ½)/steps": left * diff,
+            "right Riemann sum (α = (k+1)/steps); use the midpoints α = (k + ½)/steps": right * diff,
+            "you multiplied by x instead of (x − baseline)": mid * current["args"][1],
+        }
+
+    return run_check("check_integrated_gradients", fn, reference, cases,
+                     hint="alphas = (torch.arange(steps) + 0.5) / steps; path = baseline + alphas[:, None, None] * "
+                          "(x - baseline); one autograd.grad of score_fn(path).sum(); (x - baseline) * grads.mean(0)",
+                     compare_fn=_with_variants(variants, atol=1e-5, rtol=1e-3))
