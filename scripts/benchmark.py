@@ -1,0 +1,347 @@
+"""Time the course's heavy calls and print a table of seconds.
+
+Usage: python scripts/benchmark.py [-k SUBSTRING ...] [--repeat R] [--threads T]
+
+``BENCHMARKS`` maps a name to a zero-argument callable that does the work once. To add an entry, write such a
+function and register it with ``BENCHMARKS["what, on what"] = fn``. Load models and inputs through cached
+helpers listed in ``FIXTURES``: ``main`` calls those first, untimed, so loading never counts. Two entries named
+``"<task> [batched]"`` and ``"<task> [naive]"`` also get a speed-up line.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from functools import cache
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("COURSE_PROGRESS", "0")
+
+BENCHMARKS: dict[str, Callable[[], object]] = {}
+FIXTURES: list[Callable[[], object]] = []
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
+@cache
+def lite0():
+    from course_utils.models import efficientnet_lite0
+    return efficientnet_lite0()
+
+
+@cache
+def camera_224():
+    """The camera photo at 224×224 for Lite0, and the class Lite0 predicts for it (tripod)."""
+    from course_utils.data import load_image
+    from course_utils.models import preprocess
+    x = preprocess(load_image("camera"), lite0())
+    with torch.no_grad():
+        return x, int(lite0()(x).argmax())
+
+
+FIXTURES += [lite0, camera_224]
+
+
+# --------------------------------------------------------------------------------- occlusion and bubbles
+# Lite0 at 224×224 on a CPU: the cost per image grows with the batch (activations of big batches no longer fit
+# in the cache), so a small batch is fastest; entries time batch 8 and batch 32 against the one-window loop.
+def occlusion_lite0(batch_size):
+    def run():
+        from course_utils.attribution import occlusion
+        x, target = camera_224()
+        return occlusion(lite0(), x, target, window=16, stride=8, batch_size=batch_size)
+    return run
+
+
+def occlusion_lite0_naive():
+    """The same 27×27 = 729 windows, one forward pass per window in a Python loop."""
+    from course_utils.attribution import window_positions
+    x, target = camera_224()
+    model, h = lite0(), x.shape[-1]
+    drops = torch.zeros(h, h)
+    count = torch.zeros(h, h)
+    with torch.no_grad():
+        base = model(x)[0, target]
+        for top in window_positions(h, 16, 8):
+            for left in window_positions(h, 16, 8):
+                occluded = x.clone()
+                occluded[..., top:top + 16, left:left + 16] = 0
+                drops[top:top + 16, left:left + 16] += base - model(occluded)[0, target]
+                count[top:top + 16, left:left + 16] += 1
+    return drops / count
+
+
+def bubbles_lite0():
+    from course_utils.attribution import bubbles
+    x, target = camera_224()
+    return bubbles(lite0(), x, target, n_masks=200, n_bubbles=10, sigma=14.0, batch_size=8)
+
+
+BENCHMARKS["occlusion: Lite0 224², window 16, stride 8, 729 windows [batched]"] = occlusion_lite0(8)
+BENCHMARKS["occlusion: Lite0 224², window 16, stride 8, 729 windows [naive]"] = occlusion_lite0_naive
+BENCHMARKS["occlusion: Lite0 224², window 16, stride 8, 729 windows, batch 32"] = occlusion_lite0(32)
+BENCHMARKS["bubbles: Lite0 224², 200 masks of 10 bubbles, batch 8"] = bubbles_lite0
+
+
+# ------------------------------------------------------------------ deletion / insertion curves (lecture 10)
+@cache
+def camera_saliency():
+    """A fixed attribution map for the camera photo (plain saliency), computed once, untimed."""
+    from course_utils.attribution import saliency
+    x, target = camera_224()
+    return saliency(lite0(), x, target)
+
+
+@cache
+def fashion_batch():
+    """64 Fashion-MNIST test images, FashionCNN and a saliency map for each, computed once, untimed."""
+    from course_utils.attribution import saliency
+    from course_utils.data import load_fashion_mnist
+    from course_utils.models import fashion_cnn
+    images, labels = load_fashion_mnist("test")
+    model = fashion_cnn()
+    return model, images[:64], labels[:64], saliency(model, images[:64], labels[:64])
+
+
+FIXTURES += [camera_saliency, fashion_batch]
+
+
+def deletion_lite0_batched():
+    from course_utils.evaluation import deletion_curve
+    x, target = camera_224()
+    return deletion_curve(lite0(), x, camera_saliency(), target, steps=20, batch_size=21)
+
+
+def deletion_lite0_naive():
+    """The same 21 images, one forward pass per step in a Python loop."""
+    from course_utils.evaluation import pixel_order
+    x, target = camera_224()
+    order = pixel_order(camera_saliency())[0]
+    h, w = x.shape[-2:]
+    black = (0 - 0.5) / 0.5
+    scores = []
+    with torch.no_grad():
+        for k in range(21):
+            img = x.clone().flatten(2)
+            img[..., order[:(k * h * w) // 20]] = black
+            scores.append(lite0()(img.view_as(x)).softmax(1)[0, target])
+    return torch.stack(scores)
+
+
+def insertion_lite0():
+    from course_utils.evaluation import insertion_curve
+    x, target = camera_224()
+    return insertion_curve(lite0(), x, camera_saliency(), target, steps=20, batch_size=21)
+
+
+def deletion_insertion_fashion():
+    from course_utils.evaluation import deletion_curve, insertion_curve
+    model, images, labels, maps = fashion_batch()
+    deletion_curve(model, images, maps, labels, steps=20, batch_size=256)
+    return insertion_curve(model, images, maps, labels, steps=20, batch_size=256)
+
+
+BENCHMARKS["deletion curve: Lite0 224², 20 steps, batch 21 [batched]"] = deletion_lite0_batched
+BENCHMARKS["deletion curve: Lite0 224², 20 steps, batch 21 [naive]"] = deletion_lite0_naive
+BENCHMARKS["insertion curve: Lite0 224², 20 steps (blurred start), batch 21"] = insertion_lite0
+BENCHMARKS["deletion + insertion: FashionCNN, 64 images × 21 steps, batch 256"] = deletion_insertion_fashion
+
+
+# ------------------------------------------------------------- integrated gradients, Grad-CAM (lectures 06, 07)
+def integrated_gradients_lite0_batched():
+    from course_utils.attribution import integrated_gradients
+    x, target = camera_224()
+    return integrated_gradients(lite0(), x, target, baseline="black", steps=64, rule="gauss_legendre",
+                                batch_size=32)
+
+
+def integrated_gradients_lite0_naive():
+    """The same 64 Gauss–Legendre nodes, one forward and backward pass per node in a Python loop."""
+    from course_utils.attribution import quadrature
+    x, target = camera_224()
+    model, black = lite0(), torch.full_like(x, (0 - 0.5) / 0.5)
+    alphas, weights = quadrature(64, "gauss_legendre")
+    total = torch.zeros_like(x)
+    for a, w in zip(alphas.tolist(), weights.tolist()):
+        point = (black + a * (x - black)).requires_grad_(True)
+        (g,) = torch.autograd.grad(model(point)[0, target], point)
+        total += w * g
+    return (x - black) * total
+
+
+def grad_cam_lite0(layer):
+    def run():
+        from course_utils.attribution import grad_cam
+        x, target = camera_224()
+        return grad_cam(lite0(), x, target, layer=layer)
+    return run
+
+
+BENCHMARKS["integrated gradients: Lite0 224², 64 steps, batch 32 [batched]"] = integrated_gradients_lite0_batched
+BENCHMARKS["integrated gradients: Lite0 224², 64 steps, batch 32 [naive]"] = integrated_gradients_lite0_naive
+BENCHMARKS["grad_cam: Lite0 224², 1 image, layer _head_act"] = grad_cam_lite0("_head_act")
+BENCHMARKS["grad_cam: Lite0 224², 1 image, layer _blocks.10"] = grad_cam_lite0("_blocks.10")
+
+
+# ------------------------------------------------------------------------- feature visualization (lecture 08)
+@cache
+def best_crop_blocks14_95():
+    """The largest mean activation of Lite0 _blocks.14 channel 95 over the 36 photo crops of lecture 08."""
+    from course_utils.probing import photo_crops, top_k_examples
+    photos, _ = photo_crops(lite0(), crops_per_image=3, seed=0)
+    return top_k_examples(lite0(), "_blocks.14", photos, k=1, reduce="mean", progress=False).top.values[95, 0].item()
+
+
+FIXTURES += [best_crop_blocks14_95]
+
+
+def featureviz_lite0_channel():
+    """One channel rendered as in lecture 08 (Fourier + decorrelation + standard transforms), 256 Adam steps."""
+    from course_utils import featureviz as fv
+    objective = fv.channel("_blocks.14", 95)
+    image = fv.render(lite0(), objective, fv.FourierImage(1, 3, 128), steps=256, lr=0.15,
+                      transforms=fv.standard_transforms(128), show_progress=False)
+    reached = fv.evaluate(lite0(), objective, image).item()
+    print(f"    reached activation {reached:.1f}, best of 36 photo crops {best_crop_blocks14_95():.1f} "
+          f"(ratio {reached / best_crop_blocks14_95():.1f})")
+    return image
+
+
+BENCHMARKS["feature visualization: Lite0 _blocks.14 ch 95, 128², 256 steps"] = featureviz_lite0_channel
+
+
+# ------------------------------------------------------------ gradients, guided backprop (lectures 04, 05)
+def saliency_lite0():
+    from course_utils.attribution import saliency
+    x, target = camera_224()
+    return saliency(lite0(), x, target)
+
+
+def smoothgrad_lite0_batched():
+    from course_utils.attribution import smoothgrad
+    x, target = camera_224()
+    return smoothgrad(lite0(), x, target, noise_level=0.15, n_samples=32, batch_size=16, seed=0)
+
+
+def smoothgrad_lite0_naive():
+    """The same 32 noisy copies, one forward and backward pass per copy in a Python loop."""
+    from course_utils.attribution import noise_scale
+    x, target = camera_224()
+    noise = torch.randn((32, *x.shape[1:]), generator=torch.Generator().manual_seed(0))
+    sigma, total = noise_scale(x, 0.15), torch.zeros_like(x)
+    for s in range(32):
+        noisy = (x + sigma * noise[s:s + 1]).requires_grad_(True)
+        (g,) = torch.autograd.grad(lite0()(noisy)[0, target], noisy)
+        total += g
+    return total / 32
+
+
+def guided_backprop_lite0():
+    from course_utils.attribution import guided_backprop
+    x, target = camera_224()
+    return guided_backprop(lite0(), x, target)
+
+
+BENCHMARKS["saliency: Lite0 224², 1 image"] = saliency_lite0
+BENCHMARKS["smoothgrad: Lite0 224², 32 samples, batch 16 [batched]"] = smoothgrad_lite0_batched
+BENCHMARKS["smoothgrad: Lite0 224², 32 samples, batch 16 [naive]"] = smoothgrad_lite0_naive
+BENCHMARKS["guided_backprop: Lite0 224², 1 image (33 ReLU6 guided)"] = guided_backprop_lite0
+
+
+# ------------------------------------------------------------------------------ Neuron Shapley (lecture 09)
+@cache
+def fashion_shapley_games():
+    """FashionCNN's 64 relu4 channels as players: accuracy on 2,000 test images, mean removal (lecture 09)."""
+    from course_utils import shapley as sh
+    from course_utils.data import load_fashion_mnist
+    from course_utils.models import fashion_cnn
+    model = fashion_cnn()
+    images, labels = load_fashion_mnist("test")
+    means = sh.channel_means(model, "relu4", images[2000:4000])
+    game = sh.LayerGame(model, "gap", images[:2000], labels[:2000], removal=means.mean((1, 2)))
+    coalitions = torch.rand(64, 64, generator=torch.Generator().manual_seed(0)) < 0.5
+    return model, images[:2000], labels[:2000], means, game, coalitions
+
+
+FIXTURES += [fashion_shapley_games]
+
+
+def shapley_value_batched():
+    return fashion_shapley_games()[4](fashion_shapley_games()[5])
+
+
+def shapley_value_naive():
+    """The same 64 coalitions, one full forward pass of the model per coalition with a removal hook."""
+    from course_utils.shapley import removed_channels
+    model, x, y, means, _, coalitions = fashion_shapley_games()
+    values = []
+    with torch.no_grad():
+        for keep in coalitions:
+            with removed_channels(model, "relu4", ~keep, replacement=means):
+                values.append((model(x).argmax(1) == y).double().mean())
+    return torch.stack(values)
+
+
+def shapley_truncated_mc():
+    from course_utils.shapley import permutation_shapley
+    return permutation_shapley(fashion_shapley_games()[4], n_permutations=160, truncation=0.02, direction="add",
+                               block=16, seed=0, show_progress=False)
+
+
+def shapley_tmab(adaptive: bool, k: int, cls: int | None, max_permutations: int):
+    from course_utils.shapley import tmab_shapley
+    _, _, y, _, game, _ = fashion_shapley_games()
+    g = game if cls is None else game.restrict(y == cls)
+    return tmab_shapley(g, k=k, truncation=0.02, direction="add", block=16, max_permutations=max_permutations,
+                        adaptive=adaptive, seed=0, show_progress=False)
+
+
+BENCHMARKS["shapley value function: 64 coalitions of relu4 channels, 2,000 images [batched]"] = shapley_value_batched
+BENCHMARKS["shapley value function: 64 coalitions of relu4 channels, 2,000 images [naive]"] = shapley_value_naive
+BENCHMARKS["shapley: truncated Monte Carlo, 64 channels, 160 permutations"] = shapley_truncated_mc
+BENCHMARKS["shapley: TMAB top-2 channels for 'Coat' (219 images)"] = lambda: shapley_tmab(True, 2, 4, 2000)
+BENCHMARKS["shapley: truncated MC to TMAB's stopping rule, top-2 for 'Coat'"] = lambda: shapley_tmab(False, 2, 4, 2000)
+BENCHMARKS["shapley: TMAB top-10 of 64 channels (no gap at the boundary: stops at the cap, 480 permutations)"] = \
+    lambda: shapley_tmab(True, 10, None, 480)
+
+
+# -------------------------------------------------------------------------------------------------- main
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-k", nargs="*", default=[], help="only entries whose name contains one of these")
+    parser.add_argument("--repeat", type=int, default=1, help="run each entry R times, report the fastest")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    chosen = {n: f for n, f in BENCHMARKS.items() if not args.k or any(k.lower() in n.lower() for k in args.k)}
+    if not chosen:
+        print("no benchmark matches", args.k, file=sys.stderr)
+        return 1
+    for fixture in FIXTURES:
+        fixture()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+          f"load average {load:.1f} at start")
+    width = max(map(len, chosen))
+    seconds: dict[str, float] = {}
+    for name, fn in chosen.items():
+        times = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        seconds[name] = min(times)
+        print(f"{name:<{width}}  {seconds[name]:8.2f} s", flush=True)
+    for name, s in seconds.items():
+        if name.endswith("[naive]") and (batched := name[:-len("[naive]")] + "[batched]") in seconds:
+            print(f"speed-up of {batched[:-len(' [batched]')]}: {s / seconds[batched]:.1f}×")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
