@@ -61,10 +61,15 @@ def nav(items: list[tuple[str, str, str, str]], i: int) -> str:
             f'{link(i + 1, "→")}</nav>')
 
 
+# The PyPI copy of MathJax ships only the STIX-Web fonts: tell MathJax to use them (no request for the others).
+MATHJAX_FONTS = ('<script type="text/x-mathjax-config">MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], '
+                 'preferredFont: null, webFont: "STIX-Web", imageFont: null}});</script>')
+
+
 def page(exporter: HTMLExporter, nb: nbformat.NotebookNode, navigation: str) -> str:
     body, _ = exporter.from_notebook_node(nb)
     body = re.sub(r'href="(\d\d_[\w-]+)\.ipynb"', r'href="\1.html"', body)   # links between lectures
-    body = body.replace("</head>", STYLE + "</head>", 1)
+    body = body.replace("</head>", STYLE + MATHJAX_FONTS + "</head>", 1)
     body = re.sub(r"(<body[^>]*>)", r"\1" + navigation, body, count=1)
     return body.replace("</body>", navigation + "</body>", 1)
 
@@ -97,7 +102,7 @@ def main() -> None:
     mathjax = Path(jupyter_server_mathjax.__file__).parent / "static"
     if not (out / "mathjax").exists():
         shutil.copytree(mathjax, out / "mathjax")
-    exporter = HTMLExporter(template_name="lab", mathjax_url="mathjax/MathJax.js?config=TeX-AMS_HTML-full,Safe")
+    exporter = HTMLExporter(template_name="lab", mathjax_url="mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe")
     items = lectures()
     for i, (stem, title, _, _) in enumerate(items):
         nb = nbformat.read(ROOT / "lectures" / f"{stem}.ipynb", as_version=4)

@@ -40,3 +40,16 @@ def test_lecture_rhythm(path):
 def test_exercises_are_committed_without_outputs(path):
     nb = nbformat.read(path, as_version=4)
     assert all(not c.outputs and c.execution_count is None for c in nb.cells if c.cell_type == "code")
+
+
+ALL_NOTEBOOKS = EXECUTED + sorted((ROOT / "exercises").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=ids(ALL_NOTEBOOKS))
+def test_links_between_notebooks_resolve(path):
+    import re
+    nb = nbformat.read(path, as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    targets = re.findall(r"\]\(([^)#\s]+\.ipynb)", text)
+    dead = [t for t in targets if not t.startswith("http") and not (path.parent / t).resolve().exists()]
+    assert not dead, f"links to notebooks that do not exist: {dead}"
