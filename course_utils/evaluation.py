@@ -359,13 +359,8 @@ def plot_curves(fractions: torch.Tensor, curves: dict[str, torch.Tensor], ax=Non
 
 def localization_cnn():
     """FashionCNN trained on 56×56 canvases (``scripts/train_localization_cnn.py``), eval mode."""
-    from .models import FashionCNN
-    if not LOCALIZATION_CHECKPOINT.exists():
-        raise FileNotFoundError(f"{LOCALIZATION_CHECKPOINT} is missing: restore it from the repository or "
-                                "retrain it with `python scripts/train_localization_cnn.py`.")
-    model = FashionCNN()
-    model.load_state_dict(torch.load(LOCALIZATION_CHECKPOINT, map_location="cpu", weights_only=True))
-    return model.eval()
+    from .models import load_fashion_checkpoint
+    return load_fashion_checkpoint(LOCALIZATION_CHECKPOINT, "train_localization_cnn.py")
 
 
 # ------------------------------------------------------------------------------------------ sanity checks

@@ -64,16 +64,19 @@ class FashionCNN(nn.Sequential):
         ]))
 
 
+def load_fashion_checkpoint(path: Path, script: str) -> FashionCNN:
+    """A FashionCNN with the weights in ``path`` (made by ``scripts/<script>``), in eval mode."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing. Restore it with `git checkout -- data/models/{path.name}`, "
+                                f"or retrain it with `python scripts/{script}`.")
+    model = FashionCNN()
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
 def fashion_cnn(pretrained: bool = True) -> FashionCNN:
     """FashionCNN in eval mode; with ``pretrained`` the shipped checkpoint ``data/models/fashion_cnn.pt``."""
-    model = FashionCNN()
-    if pretrained:
-        if not FASHION_CHECKPOINT.exists():
-            raise FileNotFoundError(
-                f"{FASHION_CHECKPOINT} is missing. Restore it with `git checkout -- {FASHION_CHECKPOINT.name}` "
-                "in data/models, or retrain it with `python scripts/train_fashion_cnn.py`.")
-        model.load_state_dict(torch.load(FASHION_CHECKPOINT, map_location="cpu", weights_only=True))
-    return model.eval()
+    return load_fashion_checkpoint(FASHION_CHECKPOINT, "train_fashion_cnn.py") if pretrained else FashionCNN().eval()
 
 
 # ----------------------------------------------------------------------------------- EfficientNet-Lite0

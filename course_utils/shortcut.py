@@ -138,10 +138,5 @@ def shortcut_test_set(kind: str = "vendor") -> tuple[torch.Tensor, torch.Tensor]
 
 def shortcut_cnn():
     """The capstone's model: a FashionCNN trained by ``scripts/train_shortcut_cnn.py`` (eval mode)."""
-    from .models import FashionCNN
-    if not SHORTCUT_CHECKPOINT.exists():
-        raise FileNotFoundError(f"{SHORTCUT_CHECKPOINT} is missing: restore it from the repository or retrain "
-                                "it with `python scripts/train_shortcut_cnn.py`.")
-    model = FashionCNN()
-    model.load_state_dict(torch.load(SHORTCUT_CHECKPOINT, map_location="cpu", weights_only=True))
-    return model.eval()
+    from .models import load_fashion_checkpoint
+    return load_fashion_checkpoint(SHORTCUT_CHECKPOINT, "train_shortcut_cnn.py")
