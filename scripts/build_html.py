@@ -14,6 +14,7 @@ import html
 import os
 import re
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -45,7 +46,8 @@ def execute(nb: nbformat.NotebookNode, cwd: Path) -> float:
     start = time.perf_counter()
     env_backend = os.environ.pop("MPLBACKEND", None)   # inline figures, not Agg
     try:
-        NotebookClient(nb, timeout=900, resources={"metadata": {"path": str(cwd)}}).execute()
+        # the kernel's own log (TCP transport notice, shutdown) is noise here; cell errors still raise
+        NotebookClient(nb, timeout=900, resources={"metadata": {"path": str(cwd)}}).execute(stderr=subprocess.DEVNULL)
     finally:
         if env_backend is not None:
             os.environ["MPLBACKEND"] = env_backend
