@@ -152,11 +152,13 @@ BENCHMARKS["deletion + insertion: FashionCNN, 64 images × 21 steps, batch 256"]
 
 
 # ------------------------------------------------------------- integrated gradients, Grad-CAM (lectures 06, 07)
-def integrated_gradients_lite0_batched():
-    from course_utils.attribution import integrated_gradients
-    x, target = camera_224()
-    return integrated_gradients(lite0(), x, target, baseline="black", steps=64, rule="gauss_legendre",
-                                batch_size=32)
+def integrated_gradients_lite0(batch_size):
+    def run():
+        from course_utils.attribution import integrated_gradients
+        x, target = camera_224()
+        return integrated_gradients(lite0(), x, target, baseline="black", steps=64, rule="gauss_legendre",
+                                    batch_size=batch_size)
+    return run
 
 
 def integrated_gradients_lite0_naive():
@@ -181,8 +183,11 @@ def grad_cam_lite0(layer):
     return run
 
 
-BENCHMARKS["integrated gradients: Lite0 224², 64 steps, batch 32 [batched]"] = integrated_gradients_lite0_batched
-BENCHMARKS["integrated gradients: Lite0 224², 64 steps, batch 32 [naive]"] = integrated_gradients_lite0_naive
+BENCHMARKS["integrated gradients: Lite0 224², 64 steps, automatic batch (4 rows) [batched]"] = \
+    integrated_gradients_lite0(None)
+BENCHMARKS["integrated gradients: Lite0 224², 64 steps, automatic batch (4 rows) [naive]"] = \
+    integrated_gradients_lite0_naive
+BENCHMARKS["integrated gradients: Lite0 224², 64 steps, batch 32"] = integrated_gradients_lite0(32)
 BENCHMARKS["grad_cam: Lite0 224², 1 image, layer _head_act"] = grad_cam_lite0("_head_act")
 BENCHMARKS["grad_cam: Lite0 224², 1 image, layer _blocks.10"] = grad_cam_lite0("_blocks.10")
 

@@ -112,9 +112,19 @@ def test_identical_for_every_batch_size():
     x = torch.randn(3, 3, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     target = torch.tensor([0, 3, 1])
     results = [integrated_gradients(model, x, target, baseline="noise", n_baselines=2, steps=7, rule="trapezoid",
-                                    batch_size=bs) for bs in (1, 3, 8, 100)]
+                                    batch_size=bs) for bs in (1, 3, 8, 100, None)]
     for r in results[1:]:
         assert torch.allclose(r, results[0], rtol=1e-13, atol=1e-15)
+
+
+def test_automatic_batch_size_fits_the_input_size():
+    from course_utils.attribution import auto_batch_size
+    assert auto_batch_size(None, (3, 224, 224)) == 4          # the fastest on 2 cores for Lite0 (benchmark)
+    assert auto_batch_size(None, (1, 28, 28)) == 790
+    assert auto_batch_size(None, (3, 1024, 1024)) == 1
+    assert auto_batch_size(7, (3, 224, 224)) == 7
+    with pytest.raises(ValueError, match="batch_size"):
+        auto_batch_size(0, (1, 28, 28))
 
 
 # --------------------------------------------------------------------------------------- completeness

@@ -4,7 +4,8 @@
 ``target(model, x) -> Tensor[N]`` (see ``unit_target``). Results are shaped like ``inputs``
 (``cam``/``grad_cam``: N×1×H×W). Every method leaves the model exactly as it found it.
 """
-from ._common import batches, check_inputs, input_gradients, resolve_target, target_scores, unit_target
+from ._common import (auto_batch_size, batches, check_inputs, input_gradients, resolve_target, target_scores,
+                      unit_target)
 from .gradients import input_x_gradient, noise_scale, reduce_channels, saliency, smoothgrad
 from .guided import (RELU_BACKWARD_RULES, deconvnet, guided_backprop, modified_gradient, override_relu_backward,
                      randomize_layers, rank_correlation, relu_backward_deconvnet, relu_backward_gradient,
