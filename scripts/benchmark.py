@@ -81,8 +81,10 @@ def bubbles_lite0():
     return bubbles(lite0(), x, target, n_masks=200, n_bubbles=10, sigma=14.0, batch_size=8)
 
 
-BENCHMARKS["occlusion: Lite0 224², window 16, stride 8, 729 windows [batched]"] = occlusion_lite0(8)
-BENCHMARKS["occlusion: Lite0 224², window 16, stride 8, 729 windows [naive]"] = occlusion_lite0_naive
+BENCHMARKS["occlusion: Lite0 224², window 16, stride 8, 729 windows, automatic batch (4) [batched]"] = \
+    occlusion_lite0(None)
+BENCHMARKS["occlusion: Lite0 224², window 16, stride 8, 729 windows, automatic batch (4) [naive]"] = \
+    occlusion_lite0_naive
 BENCHMARKS["occlusion: Lite0 224², window 16, stride 8, 729 windows, batch 32"] = occlusion_lite0(32)
 BENCHMARKS["bubbles: Lite0 224², 200 masks of 10 bubbles, batch 8"] = bubbles_lite0
 

@@ -154,7 +154,7 @@ def test_probability_score_and_unit_target_equal_naive_loop():
     torch.testing.assert_close(got[:, 0], naive_occlusion(model, x, unit, (3, 3), (2, 2), fill), atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("batch_size", [1, 2, 5, 13, 1000])
+@pytest.mark.parametrize("batch_size", [1, 2, 5, 13, 1000, None])
 def test_identical_for_every_batch_size(batch_size):
     model, x = small_cnn(seed=4), torch.randn(2, 3, 10, 10, generator=torch.Generator().manual_seed(4))
     reference = occlusion(model, x, torch.tensor([0, 3]), window=4, stride=3, value="mean", batch_size=4)

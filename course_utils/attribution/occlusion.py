@@ -2,7 +2,8 @@
 
 Both only need forward passes: change part of the input, run the model, compare its score with the score
 of the untouched input. Every perturbed copy is built with tensor operations and evaluated in batches of
-``batch_size`` (never one forward pass per window in a Python loop).
+``batch_size`` (never one forward pass per window in a Python loop); ``None`` picks the batch from the
+image size (``attribution.auto_batch_size``: 4 copies of a 224² photo, hundreds of 28² images).
 
 Occlusion
 ---------
@@ -45,7 +46,7 @@ from torch import nn
 
 from ..hooks import preserved_state
 from ..progress import progress
-from ._common import Target, check_batch_size, check_inputs, resolve_target
+from ._common import Target, auto_batch_size, check_inputs, resolve_target
 from .integrated import gaussian_blur  # shared with integrated gradients' blurred baseline
 
 OCCLUDERS = ("zero", "mean", "blur", "bright")
@@ -207,10 +208,10 @@ def _outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------------------------- occlusion
 def _evaluate_windows(model: nn.Module, inputs: torch.Tensor, fn: Callable, window, stride, value,
-                      blur_sigma, batch_size: int, show_progress: bool) -> torch.Tensor:
+                      blur_sigma, batch_size: int | None, show_progress: bool) -> torch.Tensor:
     """``fn(model, occluded_batch, image_index_batch)`` for every (image, window) pair → N×Gh×Gw×… ."""
     check_inputs(inputs)
-    check_batch_size(batch_size)
+    batch_size = auto_batch_size(batch_size, inputs.shape[1:])
     n, c, h, w = inputs.shape
     (wh, ww), (sh, sw) = _check_window(window, stride, h, w)
     x = inputs.detach()
@@ -238,7 +239,7 @@ def _evaluate_windows(model: nn.Module, inputs: torch.Tensor, fn: Callable, wind
 
 def occlusion_grid(model: nn.Module, inputs: torch.Tensor, target: Target, window=16, stride=8,
                    value: str | float | torch.Tensor = "zero", score: str = "logit", blur_sigma: float | None = None,
-                   batch_size: int = 32, show_progress: bool = False) -> torch.Tensor:
+                   batch_size: int | None = None, show_progress: bool = False) -> torch.Tensor:
     """Target score of every occluded copy: ``inputs`` N×C×H×W → N×Gh×Gw (one value per window position).
 
     ``target``: class index (int or N indices) or a callable ``target(model, x) -> Tensor[B]`` (an inner
@@ -255,7 +256,7 @@ def occlusion_grid(model: nn.Module, inputs: torch.Tensor, target: Target, windo
 
 def occlusion_outputs(model: nn.Module, inputs: torch.Tensor, window=16, stride=8,
                       value: str | float | torch.Tensor = "zero", blur_sigma: float | None = None,
-                      batch_size: int = 32, show_progress: bool = False) -> torch.Tensor:
+                      batch_size: int | None = None, show_progress: bool = False) -> torch.Tensor:
     """The model's full output for every occluded copy: N×C×H×W → N×Gh×Gw×K (e.g. logits).
 
     Use it for several maps from one set of forward passes: the probability of the true class
@@ -267,7 +268,7 @@ def occlusion_outputs(model: nn.Module, inputs: torch.Tensor, window=16, stride=
 
 def occlusion(model: nn.Module, inputs: torch.Tensor, target: Target, window=16, stride=8,
               value: str | float | torch.Tensor = "zero", score: str = "logit", blur_sigma: float | None = None,
-              batch_size: int = 32, show_progress: bool = False) -> torch.Tensor:
+              batch_size: int | None = None, show_progress: bool = False) -> torch.Tensor:
     """Occlusion sensitivity map (Zeiler & Fergus 2014), shaped like ``inputs`` (N×C×H×W).
 
     At each pixel: the mean, over the windows covering it, of ``score(x) − score(x with the window
@@ -279,6 +280,7 @@ def occlusion(model: nn.Module, inputs: torch.Tensor, target: Target, window=16,
     _check_score(score, target)
     t = resolve_target(target, len(inputs))
     n, c, h, w = inputs.shape
+    batch_size = auto_batch_size(batch_size, inputs.shape[1:])
     grid = occlusion_grid(model, inputs, t, window, stride, value, score, blur_sigma, batch_size, show_progress)
     with preserved_state(model), torch.no_grad():
         base = torch.cat([_scores(model, inputs[a:a + batch_size].detach(), t,
@@ -344,13 +346,13 @@ def apply_bubbles(inputs: torch.Tensor, masks: torch.Tensor, value: str | float 
 
 def bubbles_responses(model: nn.Module, inputs: torch.Tensor, target: Target, masks: torch.Tensor,
                       value: str | float | torch.Tensor = "zero", score: str = "probability",
-                      blur_sigma: float = 4.0, batch_size: int = 32, show_progress: bool = False) -> torch.Tensor:
+                      blur_sigma: float = 4.0, batch_size: int | None = None, show_progress: bool = False) -> torch.Tensor:
     """The model's response to every image seen through every mask: N×C×H×W and M×1×H×W → N×M.
 
     The response is the target's probability (default) or logit, or ``target(model, x)`` for a callable.
     """
     check_inputs(inputs)
-    check_batch_size(batch_size)
+    batch_size = auto_batch_size(batch_size, inputs.shape[1:])
     _check_score(score, target)
     t = resolve_target(target, len(inputs))
     n, m = len(inputs), len(masks)
@@ -396,7 +398,7 @@ def diagnostic_image(masks: torch.Tensor, responses: torch.Tensor, method: str =
 
 def bubbles(model: nn.Module, inputs: torch.Tensor, target: Target, n_masks: int = 200, n_bubbles: int = 10,
             sigma: float | None = None, value: str | float | torch.Tensor = "zero", score: str = "probability",
-            method: str = "weighted", seed: int = 0, blur_sigma: float = 4.0, batch_size: int = 32,
+            method: str = "weighted", seed: int = 0, blur_sigma: float = 4.0, batch_size: int | None = None,
             show_progress: bool = False) -> torch.Tensor:
     """Bubbles diagnostic images (Gosselin & Schyns 2001), shaped like ``inputs`` (N×C×H×W).
 
