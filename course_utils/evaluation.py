@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .attribution import make_baseline, randomize_layers, rank_correlation as _spearman
-from .attribution._common import batches, check_batch_size, check_inputs, resolve_target, target_scores
+from .attribution._common import auto_batch_size, batches, check_inputs, resolve_target, target_scores
 from .data import DATA_DIR
 from .hooks import get_layer, preserved_state
 from .progress import progress
@@ -108,7 +108,7 @@ def course_methods(layer: str, occlusion_window: int = 4, occlusion_stride: int 
 # -------------------------------------------------------------------------- deletion / insertion curves
 def perturbation_curve(model: nn.Module, inputs: torch.Tensor, attributions: torch.Tensor, target,
                        mode: str = "deletion", steps: int = 20, baseline="black", probabilities: bool = True,
-                       batch_size: int = 64, show_progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                       batch_size: int | None = None, show_progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Deletion or insertion curve of each input, ranking pixels by ``attributions``.
 
     ``inputs`` N×C×H×W, ``attributions`` N×C'×H×W or N×H×W (channels summed, then pixels ranked by value,
@@ -120,10 +120,10 @@ def perturbation_curve(model: nn.Module, inputs: torch.Tensor, attributions: tor
 
     Returns (fractions of pixels changed, ``steps``+1 values in [0, 1]; scores N×(``steps``+1)): the softmax
     probability of ``target`` (``probabilities=True``) or its logit. All N·(steps+1) perturbed images are
-    evaluated in batches of ``batch_size``.
+    evaluated in batches of ``batch_size`` (``None``: chosen from the image size, see ``auto_batch_size``).
     """
     check_inputs(inputs)
-    check_batch_size(batch_size)
+    batch_size = auto_batch_size(batch_size, inputs.shape[1:])
     if mode not in ("deletion", "insertion"):
         raise ValueError(f"mode: expected 'deletion' or 'insertion', got {mode!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:

@@ -112,10 +112,12 @@ def fashion_batch():
 FIXTURES += [camera_saliency, fashion_batch]
 
 
-def deletion_lite0_batched():
-    from course_utils.evaluation import deletion_curve
-    x, target = camera_224()
-    return deletion_curve(lite0(), x, camera_saliency(), target, steps=20, batch_size=21)
+def deletion_lite0(batch_size):
+    def run():
+        from course_utils.evaluation import deletion_curve
+        x, target = camera_224()
+        return deletion_curve(lite0(), x, camera_saliency(), target, steps=20, batch_size=batch_size)
+    return run
 
 
 def deletion_lite0_naive():
@@ -147,8 +149,9 @@ def deletion_insertion_fashion():
     return insertion_curve(model, images, maps, labels, steps=20, batch_size=256)
 
 
-BENCHMARKS["deletion curve: Lite0 224², 20 steps, batch 21 [batched]"] = deletion_lite0_batched
-BENCHMARKS["deletion curve: Lite0 224², 20 steps, batch 21 [naive]"] = deletion_lite0_naive
+BENCHMARKS["deletion curve: Lite0 224², 20 steps, automatic batch (4) [batched]"] = deletion_lite0(None)
+BENCHMARKS["deletion curve: Lite0 224², 20 steps, automatic batch (4) [naive]"] = deletion_lite0_naive
+BENCHMARKS["deletion curve: Lite0 224², 20 steps, batch 21"] = deletion_lite0(21)
 BENCHMARKS["insertion curve: Lite0 224², 20 steps (blurred start), batch 21"] = insertion_lite0
 BENCHMARKS["deletion + insertion: FashionCNN, 64 images × 21 steps, batch 256"] = deletion_insertion_fashion
 

@@ -84,7 +84,7 @@ def test_curves_match_a_naive_loop_and_every_batch_size(mode):
     assert f.shape == (8,) and ref.shape == (3, 8)
     for i in range(3):
         assert torch.allclose(ref[i], naive_curve(model, x[i], attr[i], int(target[i]), 7, mode, base[i]), atol=1e-6)
-    for bs in (2, 5, 100):
+    for bs in (2, 5, 100, None):
         _, s = E.perturbation_curve(model, x, attr, target, mode, steps=7, baseline=0.3, batch_size=bs)
         assert torch.allclose(s, ref, atol=1e-6)
 
