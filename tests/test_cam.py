@@ -192,27 +192,24 @@ def test_checks_diagnose_typical_mistakes():
     assert "each image's own class" in check_class_activation_map(all_classes).message
 
     def summed_gradients(model, inputs, target, layer):
-        x = inputs.clone().requires_grad_(True)
-        with capture_activations(model, layer, detach=False) as acts:
-            out = model(x)
-        t = torch.as_tensor(target).expand(len(inputs))
-        (g,) = torch.autograd.grad(out.gather(1, t[:, None]).sum(), acts[layer])
-        m = (g.sum((2, 3), keepdim=True) * acts[layer]).sum(1, keepdim=True).clamp_min(0)
-        return F.interpolate(m.detach(), size=inputs.shape[-2:], mode="bilinear", align_corners=False)
+        m = _signed(model, inputs, target, layer, pool="sum").clamp_min(0)
+        return F.interpolate(m, size=inputs.shape[-2:], mode="bilinear", align_corners=False)
     assert "mean" in check_grad_cam(summed_gradients).message
 
     def no_relu(model, inputs, target, layer):
-        return ref_grad_cam(model, inputs, target, layer) * 0 + F.interpolate(
-            _signed(model, inputs, target, layer), size=inputs.shape[-2:], mode="bilinear", align_corners=False)
+        return F.interpolate(_signed(model, inputs, target, layer), size=inputs.shape[-2:], mode="bilinear",
+                             align_corners=False)
     assert "ReLU" in check_grad_cam(no_relu).message
 
     assert "ordinary Grad-CAM" in check_counterfactual_grad_cam(ref_grad_cam).message
 
 
-def _signed(model, inputs, target, layer):
+def _signed(model, inputs, target, layer, pool="mean"):
+    """Σ_k α_k A_k without the ReLU, α_k the spatial mean (or sum) of the gradient: N×1×h×w."""
     x = inputs.clone().requires_grad_(True)
     with capture_activations(model, layer, detach=False) as acts:
         out = model(x)
     t = torch.as_tensor(target).expand(len(inputs))
     (g,) = torch.autograd.grad(out.gather(1, t[:, None]).sum(), acts[layer])
-    return (g.mean((2, 3), keepdim=True) * acts[layer]).sum(1, keepdim=True).detach()
+    alpha = g.mean((2, 3), keepdim=True) if pool == "mean" else g.sum((2, 3), keepdim=True)
+    return (alpha * acts[layer]).sum(1, keepdim=True).detach()

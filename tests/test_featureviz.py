@@ -319,16 +319,21 @@ def jitter_solution(x, max_shift, generator):
     return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
 
 
-def ascent_solution(model, layer, channel, x, steps, lr):
+def no_eval_mode(model, layer, channel, x, steps, lr):
+    """Gradient ascent on a channel's mean, in whatever mode the model is (the mistake)."""
     x = x.detach().clone()
-    with preserved_state(model):
-        for _ in range(steps):
-            x.requires_grad_(True)
-            with capture_activations(model, layer, detach=False) as acts:
-                model(x)
-            (grad,) = torch.autograd.grad(acts[layer][:, channel].mean((1, 2)).sum(), x)
-            x = (x + lr * grad).detach()
+    for _ in range(steps):
+        x.requires_grad_(True)
+        with capture_activations(model, layer, detach=False) as acts:
+            model(x)
+        (grad,) = torch.autograd.grad(acts[layer][:, channel].mean((1, 2)).sum(), x)
+        x = (x + lr * grad).detach()
     return x
+
+
+def ascent_solution(model, layer, channel, x, steps, lr):
+    with preserved_state(model):
+        return no_eval_mode(model, layer, channel, x, steps, lr)
 
 
 def stub(*args, **kwargs):
@@ -373,15 +378,6 @@ def descent(model, layer, channel, x, steps, lr):
     return ascent_solution(model, layer, channel, x, steps, -lr)
 
 
-def no_eval_mode(model, layer, channel, x, steps, lr):
-    x = x.detach().clone()
-    for _ in range(steps):
-        x.requires_grad_(True)
-        with capture_activations(model, layer, detach=False) as acts:
-            model(x)
-        (grad,) = torch.autograd.grad(acts[layer][:, channel].mean((1, 2)).sum(), x)
-        x = (x + lr * grad).detach()
-    return x
 
 
 def hook_left_behind(model, layer, channel, x, steps, lr):

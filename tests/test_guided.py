@@ -11,7 +11,8 @@ from course_utils.attribution import (RELU_BACKWARD_RULES, deconvnet, guided_bac
                                       override_relu_backward, randomize_layers, rank_correlation,
                                       relu_backward_deconvnet, relu_backward_gradient, relu_backward_guided,
                                       saliency)
-from course_utils.checks.guided import check_guided_by_swapping, check_rank_correlation, check_relu_function
+from course_utils.checks.guided import (check_guided_by_swapping, check_rank_correlation, check_relu_function,
+                                        reference_relu_function)
 
 X_WORKED = torch.tensor([[1., -1, 5], [2, -5, -7], [-3, 2, 4]])
 G_WORKED = torch.tensor([[-2., 3, -1], [6, -3, 1], [2, -1, 3]])
@@ -212,18 +213,6 @@ def test_randomize_layers_leaves_the_original_alone():
 
 
 # ------------------------------------------------------------------------------------------------ checks
-def make_function(rule):
-    class Rule(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x.clamp(min=0)
-
-        @staticmethod
-        def backward(ctx, grad_output):
-            (x,) = ctx.saved_tensors
-            return RELU_BACKWARD_RULES[rule](x, grad_output)
-    return Rule
 
 
 class Stub(torch.autograd.Function):
@@ -238,10 +227,10 @@ class Stub(torch.autograd.Function):
 
 @pytest.mark.parametrize("rule", ["gradient", "deconvnet", "guided"])
 def test_relu_function_check(rule):
-    assert check_relu_function(make_function(rule), rule).passed
+    assert check_relu_function(reference_relu_function(rule), rule).passed
     assert check_relu_function(Stub, rule).status == "not implemented"
     other = "deconvnet" if rule == "guided" else "guided"
-    result = check_relu_function(make_function(other), rule)
+    result = check_relu_function(reference_relu_function(other), rule)
     assert not result.passed and "follows the" in result.message, result.message
 
 

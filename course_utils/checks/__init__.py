@@ -6,6 +6,8 @@ whose ``check_xxx(your_function)`` functions are built from the pieces here:
 * ``Case`` – one set of arguments the notebook never showed, with a readable description.
 * ``run_check(name, student, reference, cases, ...)`` – calls both on every case and compares.
 * ``compare(expected, got)`` – a diagnosis of the usual mistakes, or ``None`` when they agree.
+* ``recording(reference)`` – the reference, keeping the arguments of the case being checked in ``.args``
+  (for diagnoses that recompute a mistake from them).
 
 A check returns a ``CheckResult`` whose text is shown as the cell's output; ``bool(result)`` says
 whether every case passed. A stub that raises ``NotImplementedError`` gets "not implemented yet".
@@ -111,6 +113,16 @@ def compare(expected: Any, got: Any, atol: float = 1e-5, rtol: float = 1e-4) -> 
     idx = np.unravel_index(diff.argmax(), diff.shape)
     return (f"{int((~np.isclose(g, e, atol=atol, rtol=rtol)).sum())} of {e.size} values differ; the largest "
             f"difference is at index {tuple(int(i) for i in idx)}: expected {e[idx]:.6g}, got {g[idx]:.6g}")
+
+
+def recording(reference: Callable) -> Callable:
+    """``reference`` that also keeps the arguments of its latest call in ``.args`` (``run_check`` calls the
+    reference before the student's function, so a ``compare_fn`` sees the current case there)."""
+    def wrapped(*args):
+        wrapped.args = args
+        return reference(*args)
+    wrapped.args = ()
+    return wrapped
 
 
 def run_check(name: str, student: Callable, reference: Callable, cases: list[Case],

@@ -16,7 +16,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from . import Case, CheckResult, compare, run_check
+from . import Case, CheckResult, compare, recording, run_check
 
 
 def _cnn(seed: int, in_channels: int = 1, classes: int = 4) -> nn.Sequential:
@@ -61,7 +61,7 @@ def check_deletion_curve(fn) -> CheckResult:
         problem = compare(expected, got, atol=1e-5, rtol=1e-4)
         if problem is None or not isinstance(got, torch.Tensor) or got.shape != expected.shape:
             return problem
-        model, x, attr, target, steps = current["args"]
+        model, x, attr, target, steps = reference.args
         from ..evaluation import deletion_curve
         variants = {
             "you deleted the *least* important pixels first: sort the attribution in descending order":
@@ -78,11 +78,7 @@ def check_deletion_curve(fn) -> CheckResult:
             return problem + " (step 0 is right: check how many pixels each step removes and their order)"
         return problem
 
-    current = {}
-
-    def reference(*args):
-        current["args"] = args
-        return _deletion_reference(*args)
+    reference = recording(_deletion_reference)
 
     return run_check("check_deletion_curve", fn, reference, cases, compare_fn=diagnose,
                      hint="rank pixels with torch.argsort(attr.sum(1).flatten(1), descending=True); at step k "
@@ -106,18 +102,14 @@ def check_auc(fn) -> CheckResult:
         problem = compare(expected, got, atol=1e-5, rtol=1e-4)
         if problem is None or not isinstance(got, torch.Tensor) or got.shape != expected.shape:
             return problem
-        scores = current["scores"]
+        (scores,) = reference.args
         if torch.allclose(got.float(), scores.mean(-1).float(), atol=1e-5):
             return "this is the mean of the points; the trapezoidal rule weights the two end points by a half"
         if torch.allclose(got.float(), torch.trapezoid(scores, dim=-1).float(), atol=1e-5):
             return "the x spacing is missing: the points lie at 0, 1/(K−1), …, 1, not at 0, 1, 2, …"
         return problem
 
-    current = {}
-
-    def reference(scores):
-        current["scores"] = scores
-        return _auc_reference(scores)
+    reference = recording(_auc_reference)
 
     return run_check("check_auc", fn, reference, cases, compare_fn=diagnose,
                      hint="x = torch.linspace(0, 1, K); area = Σ (x[k+1] − x[k]) · (s[k] + s[k+1]) / 2 "
@@ -154,7 +146,7 @@ def check_pointing_game(fn) -> CheckResult:
         got_b = got.bool()
         if torch.equal(got_b, expected):
             return None
-        maps, boxes = current["args"]
+        maps, boxes = reference.args
         swapped = pointing_game(maps.transpose(-1, -2), boxes[:, [1, 0, 3, 2]]) if maps.shape[-1] == maps.shape[-2] \
             else None
         flat_idx = maps.flatten(1).argmax(1)
@@ -168,11 +160,7 @@ def check_pointing_game(fn) -> CheckResult:
         bad = (got_b != expected).nonzero().flatten().tolist()
         return f"maps {bad} are wrong (expected {expected[bad].tolist()}, got {got_b[bad].tolist()})"
 
-    current = {}
-
-    def reference(maps, boxes):
-        current["args"] = (maps, boxes)
-        return ref(maps, boxes)
+    reference = recording(ref)
 
     return run_check("check_pointing_game", fn, reference, cases, compare_fn=diagnose,
                      hint="i = map.flatten(1).argmax(1); row, col = i // W, i % W; hit = y0 ≤ row < y1 and "
@@ -204,7 +192,7 @@ def check_logits_without_channels(fn) -> CheckResult:
         problem = compare(expected, got, atol=1e-5, rtol=1e-4)
         if problem is None or not isinstance(got, torch.Tensor) or got.shape != expected.shape:
             return problem
-        model, layer, channels, x, means = current["args"]
+        model, layer, channels, x, means = reference.args
         kept = [c for c in range(len(means)) if c not in channels]
         if torch.allclose(got, _removal_reference(model, layer, channels, x, torch.zeros_like(means)), atol=1e-5):
             return "the channels were set to 0; replace them by their mean activation (`means[c]`)"
@@ -212,11 +200,7 @@ def check_logits_without_channels(fn) -> CheckResult:
             return "you replaced the channels that should stay: replace only those listed in `channels`"
         return problem
 
-    current = {}
-
-    def reference(*args):
-        current["args"] = args
-        return _removal_reference(*args)
+    reference = recording(_removal_reference)
 
     return run_check("check_logits_without_channels", fn, reference, cases, compare_fn=diagnose,
                      hint="a forward hook on get_layer(model, layer) that returns a copy of the output with "

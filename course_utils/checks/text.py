@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from . import Case, CheckResult, compare, run_check
+from . import Case, CheckResult, compare, recording, run_check
 
 
 def tiny_bert(seed: int, hidden: int = 16, heads: int = 4, layers: int = 2, vocab: int = 40, scale: float = 0.25):
@@ -86,7 +86,7 @@ def _with_variants(variants_fn, atol=1e-5, rtol=1e-4):
 
 def check_head_attention(fn) -> CheckResult:
     """``fn(hidden T×D, W_q D×D, b_q D, W_k D×D, b_k D, head, n_heads) -> T×T`` against the model's own attention."""
-    cases, expected, current = [], {}, {}
+    cases, expected = [], {}
     for i, (seed, hidden, heads, layer, head, T) in enumerate([(11, 16, 4, 0, 1, 6), (12, 24, 3, 1, 2, 9),
                                                                 (13, 12, 2, 1, 0, 5)]):
         model = tiny_bert(seed, hidden, heads)
@@ -99,14 +99,12 @@ def check_head_attention(fn) -> CheckResult:
         expected[id(args[0])] = out.attentions[layer][0, head]
         cases.append(Case(f"random BERT, hidden {hidden}, {heads} heads, layer {layer}, head {head}, {T} tokens", args))
 
-    def reference(*args):
-        current["args"] = args
-        return expected[id(args[0])]
+    reference = recording(lambda *args: expected[id(args[0])])
 
     return run_check("check_head_attention", fn, reference, cases,
                      hint="Q = hidden @ W_q[rows].T + b_q[rows] with rows = slice(head*d, (head+1)*d), K likewise; "
                           "softmax(Q @ K.T / sqrt(d), dim=-1)",
-                     compare_fn=_with_variants(lambda: _head_variants(*current["args"])))
+                     compare_fn=_with_variants(lambda: _head_variants(*reference.args)))
 
 
 # ------------------------------------------------------------------------------------ previous-token score
@@ -129,14 +127,10 @@ def check_previous_token_score(fn) -> CheckResult:
         Case("a pure previous-token head, 6 tokens (score must be 1)", (prev,)),
         Case("3 heads, 2 tokens", (torch.softmax(torch.randn(3, 2, 2, generator=g), -1),)),
     ]
-    current = {}
-
-    def reference(attentions):
-        current["a"] = attentions
-        return _previous_reference(attentions)
+    reference = recording(_previous_reference)
 
     def variants():
-        a = current["a"]
+        (a,) = reference.args
         T = a.shape[-1]
         return {
             "you measured attention to the NEXT token (A[..., i, i+1], or A[..., i-1, i]: the query is the row); "
@@ -184,14 +178,10 @@ def _saliency_cases():
 def check_embedding_saliency(fn) -> CheckResult:
     """``fn(model, inputs, score_fn) -> N×T``: ‖∂score/∂(word embedding of token t)‖₂ for every token."""
     from ..text import embedding_gradients, token_saliency
-    current = {}
-
-    def reference(model, inputs, score_fn):
-        current["args"] = (model, inputs, score_fn)
-        return token_saliency(model, inputs, score_fn, reduce="l2")
+    reference = recording(lambda model, inputs, score_fn: token_saliency(model, inputs, score_fn, reduce="l2"))
 
     def variants():
-        g, e, _ = embedding_gradients(*current["args"])
+        g, e, _ = embedding_gradients(*reference.args)
         return {
             "you summed the gradient over the embedding dimensions; take its L2 norm (.norm(dim=-1))": g.sum(-1),
             "you computed gradient × embedding; this exercise asks for the L2 norm of the gradient": (g * e).sum(-1),
@@ -239,20 +229,17 @@ def check_integrated_gradients(fn) -> CheckResult:
     cases = [Case("tanh/quadratic function, 4×6 input, zero baseline, 8 steps", (f1, x1, b1, 8)),
              Case("random BERT, cosine to a reference, [PAD] baseline, 16 steps", (f2, x2, b2, 16)),
              Case("product of two rows squared, random baseline, 5 steps", (f3, x3, b3, 5))]
-    current = {}
-
-    def reference(score_fn, x, baseline, steps):
-        current["args"] = (score_fn, x, baseline, steps)
-        return integrated_gradients_path(score_fn, x, baseline, steps, method="midpoint")
+    reference = recording(lambda score_fn, x, baseline, steps:
+                          integrated_gradients_path(score_fn, x, baseline, steps, method="midpoint"))
 
     def grads_at(alphas):
-        score_fn, x, b, _ = current["args"]
+        score_fn, x, b, _ = reference.args
         path = (b + alphas.view(-1, *([1] * x.ndim)) * (x - b)).requires_grad_(True)
         (gr,) = torch.autograd.grad(score_fn(path).sum(), path)
         return gr.mean(0), x - b
 
     def variants():
-        m = current["args"][3]
+        m = reference.args[3]
         mid, diff = grads_at((torch.arange(m) + 0.5) / m)
         left, _ = grads_at(torch.arange(m) / m)
         right, _ = grads_at((torch.arange(m) + 1.0) / m)
@@ -260,7 +247,7 @@ def check_integrated_gradients(fn) -> CheckResult:
             "you forgot to multiply the averaged gradient by (x − baseline)": mid,
             "left Riemann sum (α = k/steps, k = 0 … steps−1); use the midpoints α = (k + ½)/steps": left * diff,
             "right Riemann sum (α = (k+1)/steps); use the midpoints α = (k + ½)/steps": right * diff,
-            "you multiplied by x instead of (x − baseline)": mid * current["args"][1],
+            "you multiplied by x instead of (x − baseline)": mid * reference.args[1],
         }
 
     return run_check("check_integrated_gradients", fn, reference, cases,
