@@ -57,6 +57,11 @@ def capture_activations(model: nn.Module, layers: str | list[str], detach: bool 
             handle.remove()
 
 
+class StopForward(Exception):
+    """Raised by a hook once every activation a computation needs has been recorded: the rest of the network
+    cannot change the result, so skipping it saves time (a lot, for early layers of a deep model)."""
+
+
 @contextmanager
 def preserved_state(model: nn.Module, eval_mode: bool = True, freeze: bool = True) -> Iterator[nn.Module]:
     """Put ``model`` in eval mode with frozen parameters inside the block; restore both flags afterwards.

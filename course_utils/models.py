@@ -183,6 +183,36 @@ def _norm_stats(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...],
     return (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 224
 
 
+def input_stats(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The (mean, std) per channel with which ``model`` expects its [0, 1] pixels normalized.
+
+    Known for the course's models and torchvision's ImageNet models; ``None`` for any other model, which
+    the algorithms then treat as taking raw pixels in [0, 1]. This is the one place that knows the zoo.
+    """
+    if isinstance(model, (EfficientNetLite0, FashionCNN)) or type(model).__module__.startswith("torchvision"):
+        mean, std, _ = _norm_stats(model)
+        return mean, std
+    return None
+
+
+def input_range(model: nn.Module, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel values (lo, hi) that black and white pixels take in ``model``'s input space: two tensors C."""
+    stats = input_stats(model)
+    if stats is not None and len(stats[0]) == channels:
+        mean, std = torch.tensor(stats[0]), torch.tensor(stats[1])
+        return (0 - mean) / std, (1 - mean) / std
+    return torch.zeros(channels), torch.ones(channels)
+
+
+def input_normalizer(model: nn.Module):
+    """The map from N×C×H×W images in [0, 1] to what ``model`` expects (identity for unknown models)."""
+    stats = input_stats(model)
+    if stats is None:
+        return lambda x: x
+    mean_t, std_t = torch.tensor(stats[0]).view(1, -1, 1, 1), torch.tensor(stats[1]).view(1, -1, 1, 1)
+    return lambda x: (x - mean_t.to(x)) / std_t.to(x)
+
+
 def preprocess(image: np.ndarray, model: nn.Module, size: int | None = None) -> torch.Tensor:
     """An H×W×3 uint8 image (or H×W grayscale) → the 1×C×S×S float tensor ``model`` expects.
 

@@ -1,0 +1,129 @@
+"""Argument checks shared by every public function: one place, one message style.
+
+Each check names the argument, says what was expected and what it got, and returns the (possibly cast)
+value, so a caller writes ``x = check_images(x, "inputs", model=model)`` and uses ``x`` from then on.
+
+* ``check_images(x, name, channels=None, model=None, allow_empty=False, ndim=4)`` – a finite float32
+  N×C×H×W tensor (float64/float16 are cast to float32; integer images are an error with a hint).
+* ``check_finite(t, name)`` – no NaN or ±inf.
+* ``positive_int(v, name, minimum=1)`` – an int ≥ ``minimum`` (bools rejected); ``positive_float``.
+* ``one_of(v, name, options)`` – one of a few strings.
+* ``resolve_layer(model, layer)`` – a layer given by name or as the module itself → (name, module).
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Iterable
+
+import torch
+from torch import nn
+
+
+def check_finite(t: torch.Tensor, name: str) -> torch.Tensor:
+    """Raise ValueError if ``t`` holds NaN or ±inf (a NaN pixel would give a silent, meaningless map)."""
+    if t.is_floating_point() or t.is_complex():
+        bad = ~torch.isfinite(t)
+        if bool(bad.any()):
+            count, where = int(bad.sum()), tuple(int(i) for i in bad.nonzero()[0])
+            raise ValueError(f"{name}: holds {count} non-finite value(s) (NaN or ±inf), the first at index "
+                             f"{where}; replace them, e.g. with torch.nan_to_num({name})")
+    return t
+
+
+def model_device(model: nn.Module) -> torch.device | None:
+    """The device of the model's first parameter or buffer (None for a model without any)."""
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return None
+
+
+def _input_channels(model: nn.Module) -> int | None:
+    first = next((m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
+    return first.in_channels if isinstance(first, nn.Conv2d) else None
+
+
+def check_images(x, name: str = "inputs", channels: int | None = None, model: nn.Module | None = None,
+                 allow_empty: bool = False, ndim: int = 4) -> torch.Tensor:
+    """``x`` as a finite float32 tensor of rank ``ndim`` (default N×C×H×W); raise a clear error otherwise.
+
+    ``channels``: the expected C (default: the in_channels of ``model``'s first conv, if ``model`` is given).
+    ``model``: also check that ``x`` is on the model's device. float64/float16 inputs are cast to float32.
+    """
+    layout = {4: "N×C×H×W", 3: "C×H×W", 2: "H×W"}.get(ndim, f"{ndim}-d")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor {layout}, got {type(x).__name__}"
+                        + (" (convert it with torch.as_tensor)" if hasattr(x, "shape") else ""))
+    if x.ndim != ndim:
+        hint = ""
+        if ndim == 4 and x.ndim == 3:
+            hint = f" (add a batch dimension with {name}[None])"
+        elif ndim == 4 and x.ndim == 2:
+            hint = f" (add batch and channel dimensions with {name}[None, None])"
+        raise ValueError(f"{name}: expected a {ndim}-d tensor {layout}, got shape {tuple(x.shape)}{hint}")
+    if x.is_complex() or not x.is_floating_point():
+        raise TypeError(f"{name}: expected a float tensor (values in the model's input range), got {x.dtype}"
+                        + ("; for uint8 images use x.float() / 255" if x.dtype == torch.uint8 else
+                           f"; convert it with {name}.float()"))
+    if x.dtype != torch.float32:
+        x = x.float()
+    if not allow_empty and (x.shape[0] == 0 or x.numel() == 0):
+        raise ValueError(f"{name}: expected at least one image, got an empty batch of shape {tuple(x.shape)}")
+    if model is not None:
+        channels = channels if channels is not None else _input_channels(model)
+        device = model_device(model)
+        if device is not None and x.device != device:
+            raise ValueError(f"{name}: is on {x.device} but the model is on {device}; "
+                             f"move it with {name}.to({str(device)!r})")
+    if channels is not None and ndim >= 3 and x.shape[-3] != channels:
+        raise ValueError(f"{name}: expected {channels} channel(s) (shape {layout} with C = {channels}), "
+                         f"got {x.shape[-3]} in shape {tuple(x.shape)}")
+    return check_finite(x, name)
+
+
+def positive_int(value, name: str, minimum: int = 1) -> int:
+    """``value`` as an int ≥ ``minimum``; bools, floats and strings are rejected."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an int ≥ {minimum}, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an int ≥ {minimum}, got {value}")
+    return int(value)
+
+
+def positive_float(value, name: str, allow_zero: bool = False) -> float:
+    """``value`` as a finite float > 0 (≥ 0 with ``allow_zero``); bools rejected."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not (value >= 0 if allow_zero else value > 0) or value != value or value == float("inf"):
+        raise ValueError(f"{name}: expected a finite number {'≥' if allow_zero else '>'} 0, got {value}")
+    return value
+
+
+def one_of(value, name: str, options: Iterable[str]) -> str:
+    """``value`` if it is one of ``options``, else a ValueError listing them."""
+    options = tuple(options)
+    if value not in options:
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, options))}, got {value!r}")
+    return value
+
+
+def resolve_layer(model: nn.Module, layer: str | nn.Module, name: str = "layer") -> tuple[str, nn.Module]:
+    """A layer of ``model`` given by its name (``"relu4"``, ``"_blocks.3"``) or as the module → (name, module)."""
+    modules = dict(model.named_modules())
+    if isinstance(layer, nn.Module):
+        for n, m in modules.items():
+            if m is layer:
+                return n, m
+        raise ValueError(f"{name}: the module {type(layer).__name__} is not a submodule of this model; "
+                         f"pass one of its layers or a name such as {[n for n, _ in model.named_children()][:5]}")
+    if not isinstance(layer, str):
+        raise TypeError(f"{name}: expected a layer name (str) or a submodule of the model, "
+                        f"got {type(layer).__name__}")
+    if layer not in modules:
+        close = [n for n in modules if n and (layer in n or n in layer)][:5]
+        raise ValueError(f"{name}: the model has no submodule {layer!r}"
+                         + (f"; did you mean one of {close}?" if close else
+                            f"; its top-level layers are {[n for n, _ in model.named_children()]}"))
+    return layer, modules[layer]
