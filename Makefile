@@ -1,13 +1,14 @@
 # make lab   - set up .venv if needed and open the course in JupyterLab
-# make test  - set up .venv if needed and run every test (unit tests, notebooks, exercises)
+# make test  - set up .venv if needed and run every test (unit tests, notebooks, exercises, browser tests)
+# Each target runs `python -m course_utils <command>`, which also works without make (Windows: see README).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.installed
 JOBS ?= 2
-export MPLBACKEND := Agg
+export JOBS
 
-.PHONY: setup browser lab test exercises html doctor clean
+.PHONY: setup browser lab test exercises reset html doctor clean
 
 $(READY): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,23 +18,26 @@ $(READY): pyproject.toml
 
 setup: $(READY)
 
+# No MPLBACKEND here: the lab's kernels must draw inline figures.
 lab: $(READY)
-	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) lectures/00_tour.ipynb
+	$(BIN)/python -m course_utils lab
 
-# The site test drives Debian's chromium; install it when missing and we may (root with apt), else it is skipped.
+# The browser tests drive Debian's chromium; install it when missing and we may (root with apt), else they are skipped.
 browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-		&& echo "installing chromium for the site test" && apt-get update -qq \
+		&& echo "installing chromium for the browser tests" && apt-get update -qq \
 		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-		|| echo "chromium not installed: the browser test of the site will be skipped"
+		|| echo "chromium not installed: the browser tests will be skipped"
 
 test: $(READY) browser
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests \
-		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg lectures solutions
+	$(BIN)/python -m course_utils test
 
 exercises: $(READY)
-	$(BIN)/python scripts/make_exercises.py
+	$(BIN)/python -m course_utils exercises $(if $(FORCE),--force)
+
+# make reset N=03 : start exercise 03 afresh (your copy is saved in exercises/backup/)
+reset: $(READY)
+	$(BIN)/python -m course_utils reset $(N)
 
 html: $(READY)
 	$(BIN)/python scripts/build_html.py

@@ -1,9 +1,93 @@
-"""`python -m course_utils doctor`: check that this machine is ready for the course."""
-import sys
+"""The course's commands, for every OS (the Makefile calls these; on Windows use them directly):
 
-from .doctor import main
+    python -m course_utils lab              open the course in JupyterLab (rooted at the project, lecture 00 first)
+    python -m course_utils test [args]      run every test (extra args go to pytest)
+    python -m course_utils doctor           check that this machine is ready for the course
+    python -m course_utils reset NN         start exercise NN afresh (your copy is saved in exercises/backup/)
+    python -m course_utils exercises        regenerate exercises/ from solutions/ (developers; --check, --force)
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+START_PAGE = "lectures/00_tour.ipynb"
+
+
+def lab_command(extra: list[str] = ()) -> tuple[list[str], dict[str, str]]:
+    """The command and environment that start the course's JupyterLab (tests start it exactly this way).
+
+    The server is rooted at the project, so lectures/, exercises/ and solutions/ are all in the file browser,
+    and opens lecture 00. ``MPLBACKEND`` is removed from the environment: the kernels must use matplotlib's
+    inline backend, or no figure would ever appear in the notebook.
+    """
+    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={ROOT}",
+           f"--LabApp.default_url=/lab/tree/{START_PAGE}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")         # containers and CI machines run as root
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    return cmd + list(extra), env
+
+
+def test_command(extra: list[str] = ()) -> tuple[list[str], dict[str, str]]:
+    """pytest over tests/, the lectures and the solutions (nbval), two workers by default."""
+    jobs = os.environ.get("JOBS", "2")
+    cmd = [sys.executable, "-m", "pytest", "-n", jobs, "--dist", "loadfile", "tests",
+           "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=600",
+           "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", "lectures", "solutions"]
+    return cmd + list(extra), dict(os.environ, MPLBACKEND="Agg")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] not in ("lab", "test", "doctor", "reset", "exercises"):
+        print(__doc__, file=sys.stderr)
+        print("usage: python -m course_utils {lab,test,doctor,reset,exercises}", file=sys.stderr)
+        return 1
+    command, rest = argv[0], argv[1:]
+    if command == "doctor":
+        from .doctor import main as doctor
+        return doctor()
+    if command in ("lab", "test"):
+        cmd, env = (lab_command if command == "lab" else test_command)(rest)
+        try:
+            return subprocess.call(cmd, cwd=ROOT, env=env)
+        except KeyboardInterrupt:
+            return 130
+    from . import exercises
+    if command == "reset":
+        if len(rest) != 1:
+            print("usage: python -m course_utils reset NN   (e.g. reset 03)", file=sys.stderr)
+            return 1
+        try:
+            path, backup = exercises.reset_exercise(rest[0])
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        print(f"reset {path.relative_to(ROOT)}" + (f"; your previous copy is {backup.relative_to(ROOT)}"
+                                                   if backup else " (it had no changes)"))
+        print("If it is open in JupyterLab, close it without saving and open it again.")
+        return 0
+    # exercises
+    unknown = [a for a in rest if a not in ("--check", "--force")]
+    if unknown:
+        print(f"error: unknown option(s) {unknown}; use --check or --force", file=sys.stderr)
+        return 1
+    try:
+        if "--check" in rest:
+            problems = exercises.committed_drift()
+            print("\n".join(problems) or "exercises/ as committed matches solutions/")
+            return 1 if problems else 0
+        for line in exercises.write_exercises(force="--force" in rest):
+            print(line)
+    except exercises.MarkerError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["doctor"]:
-        sys.exit("usage: python -m course_utils doctor")
     sys.exit(main())
