@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .hooks import capture_activations, get_layer, preserved_state
-from .progress import progress
+from ..hooks import capture_activations, get_layer, preserved_state
+from ..progress import progress
 
 __all__ = [
     "removed_channels", "channel_means", "LayerGame", "FunctionGame", "additive_game", "glove_game",

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .hooks import get_layer, preserved_state
-from .progress import progress
+from ..hooks import get_layer, preserved_state
+from ..progress import progress
 
 INPUT, LOGITS = "input", "logits"
 Activations = dict[str, torch.Tensor]
@@ -532,7 +532,7 @@ def input_normalizer(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]
     The course's models and torchvision's ImageNet models get their normalization; any other model gets
     the images unchanged.
     """
-    from .models import EfficientNetLite0, FashionCNN, _norm_stats
+    from ..models import EfficientNetLite0, FashionCNN, _norm_stats
     known = isinstance(model, (EfficientNetLite0, FashionCNN)) or type(model).__module__.startswith("torchvision")
     if not known:
         return lambda x: x
