@@ -15,6 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 START_PAGE = "lectures/00_tour.ipynb"
+JUPYTER = Path(__file__).resolve().parent / "jupyter"   # the course's JupyterLab defaults
 
 
 def lab_command(extra: list[str] = ()) -> tuple[list[str], dict[str, str]]:
@@ -22,13 +23,17 @@ def lab_command(extra: list[str] = ()) -> tuple[list[str], dict[str, str]]:
 
     The server is rooted at the project, so lectures/, exercises/ and solutions/ are all in the file browser,
     and opens lecture 00. ``MPLBACKEND`` is removed from the environment: the kernels must use matplotlib's
-    inline backend, or no figure would ever appear in the notebook.
+    inline backend, or no figure would ever appear in the notebook. The course's JupyterLab defaults
+    (course_utils/jupyter/) start the notebook's kernel without asking, and disable the JupyterLab 3
+    MathJax extension that jupyterlab-rise pulls in (JupyterLab 4 typesets formulas itself).
     """
     cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={ROOT}",
-           f"--LabApp.default_url=/lab/tree/{START_PAGE}"]
+           f"--LabApp.default_url=/lab/tree/{START_PAGE}", f"--LabApp.app_settings_dir={JUPYTER / 'settings'}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")         # containers and CI machines run as root
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(filter(None, [str(JUPYTER / "config"),
+                                                              os.environ.get("JUPYTER_CONFIG_PATH")]))
     return cmd + list(extra), env
 
 
