@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from .data import DATA_DIR, load_fashion_mnist
+from .validation import check_images, integer, one_of, positive_float
 
 SHORTCUT_CHECKPOINT = DATA_DIR / "models" / "shortcut_cnn.pt"
 
@@ -31,25 +32,27 @@ NUM_CLASSES = len(MARKER_POSITIONS)
 SHORTCUT_SEED = 2018     # seed of the shipped model's training data and of shortcut_test_set
 
 
-def _check_images(images: torch.Tensor) -> torch.Tensor:
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images: expected a torch.Tensor N×1×28×28, got {type(images).__name__}")
-    if images.ndim != 4 or images.shape[1:] != (1, IMAGE_SIZE, IMAGE_SIZE):
-        raise ValueError(f"images: expected shape N×1×28×28, got {tuple(images.shape)}")
-    if not images.is_floating_point():
-        raise TypeError(f"images: expected floats in [0, 1], got {images.dtype}")
+def _check_size(images: torch.Tensor) -> torch.Tensor:
+    """The markers' positions are fixed in 28×28 pixel coordinates."""
+    if images.shape[2:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"images: expected shape N×1×{IMAGE_SIZE}×{IMAGE_SIZE}, got {tuple(images.shape)}")
     return images
 
 
 def _check_classes(marker_classes, n: int, name: str = "marker_classes") -> torch.Tensor:
-    if isinstance(marker_classes, bool):
+    if isinstance(marker_classes, bool) or (isinstance(marker_classes, torch.Tensor)
+                                            and marker_classes.dtype == torch.bool):
         raise TypeError(f"{name}: expected an int or a tensor of N ints, got a bool")
-    if isinstance(marker_classes, int):
-        marker_classes = torch.full((n,), marker_classes, dtype=torch.long)
-    if not isinstance(marker_classes, torch.Tensor) or marker_classes.is_floating_point():
+    if not isinstance(marker_classes, torch.Tensor):
+        marker_classes = torch.full((n,), integer(marker_classes, name), dtype=torch.long)
+    if marker_classes.is_floating_point() or marker_classes.is_complex():
         raise TypeError(f"{name}: expected an int or an integer tensor of N class indices, "
-                        f"got {type(marker_classes).__name__}")
-    marker_classes = marker_classes.reshape(-1).long()
+                        f"got a {marker_classes.dtype} tensor")
+    if marker_classes.device.type == "meta":
+        raise ValueError(f"{name}: is on the 'meta' device, which holds no values")
+    if marker_classes.ndim > 1:
+        raise ValueError(f"{name}: expected {n} entries in a 1-d tensor, got shape {tuple(marker_classes.shape)}")
+    marker_classes = marker_classes.reshape(-1).long().cpu()
     if marker_classes.numel() != n:
         raise ValueError(f"{name}: expected {n} entries (one per image), got {marker_classes.numel()}")
     if n and (marker_classes.min() < -1 or marker_classes.max() >= NUM_CLASSES):
@@ -60,17 +63,17 @@ def _check_classes(marker_classes, n: int, name: str = "marker_classes") -> torc
 
 def marker_box(cls: int) -> tuple[int, int, int, int]:
     """The marker of class ``cls`` as a box (y0, x0, y1, x1), end exclusive, in 28×28 pixel coordinates."""
-    if isinstance(cls, bool) or not isinstance(cls, int) or not 0 <= cls < NUM_CLASSES:
+    if not 0 <= integer(cls, "cls") < NUM_CLASSES:
         raise ValueError(f"cls: expected a class index in 0..{NUM_CLASSES - 1}, got {cls!r}")
-    y, x = MARKER_POSITIONS[cls]
+    y, x = MARKER_POSITIONS[int(cls)]
     return y, x, y + MARKER_SIZE, x + MARKER_SIZE
 
 
 def marker_mask(marker_classes) -> torch.Tensor:
     """N×1×28×28 bool mask of each image's marker (all False where ``marker_classes[i]`` is −1)."""
-    if isinstance(marker_classes, int) and not isinstance(marker_classes, bool):
-        marker_classes = torch.tensor([marker_classes])
-    classes = _check_classes(marker_classes, len(marker_classes) if isinstance(marker_classes, torch.Tensor) else 0)
+    if not isinstance(marker_classes, torch.Tensor):
+        marker_classes = torch.tensor([integer(marker_classes, "marker_classes")])
+    classes = _check_classes(marker_classes, marker_classes.numel())
     table = torch.zeros(NUM_CLASSES + 1, 1, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.bool)   # row −1: no marker
     for c in range(NUM_CLASSES):
         y0, x0, y1, x1 = marker_box(c)
@@ -84,9 +87,9 @@ def add_marker(images: torch.Tensor, marker_classes, intensity: float = MARKER_I
     ``marker_classes`` is an int (same marker everywhere) or N ints; −1 leaves that image unchanged.
     The marker adds ``intensity`` to a MARKER_SIZE² square and clips to [0, 1].
     """
-    _check_images(images)
+    images = _check_size(check_images(images, "images", channels=1, allow_empty=True))
     classes = _check_classes(marker_classes, len(images))
-    if not 0 < intensity <= 1:
+    if not positive_float(intensity, "intensity") <= 1:
         raise ValueError(f"intensity: expected a value in (0, 1], got {intensity}")
     mask = marker_mask(classes).to(images.device)
     return (images + intensity * mask).clamp(0, 1)
@@ -100,13 +103,17 @@ def make_shortcut_dataset(images: torch.Tensor, labels: torch.Tensor, p_marker: 
     random *other* class (``swap=True``, to test what the model follows); ``marker_classes[i]`` says which
     (−1: no marker). Deterministic for a given ``seed``.
     """
-    _check_images(images)
+    images = _check_size(check_images(images, "images", channels=1, allow_empty=True))
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f"labels: expected a tensor of {len(images)} class indices, got {type(labels).__name__}")
     labels = _check_classes(labels, len(images), name="labels")
     if (labels < 0).any():
         raise ValueError("labels: expected class indices in 0..9, got −1")
-    if not 0 <= p_marker <= 1:
+    if not positive_float(p_marker, "p_marker", allow_zero=True) <= 1:
         raise ValueError(f"p_marker: expected a probability in [0, 1], got {p_marker}")
-    gen = torch.Generator().manual_seed(seed)
+    if not isinstance(swap, bool):
+        raise TypeError(f"swap: expected True or False, got {swap!r}")
+    gen = torch.Generator().manual_seed(integer(seed, "seed"))
     present = torch.rand(len(images), generator=gen) < p_marker
     shift = torch.randint(1, NUM_CLASSES, (len(images),), generator=gen)
     classes = (labels + shift) % NUM_CLASSES if swap else labels.clone()
@@ -122,8 +129,7 @@ def shortcut_test_set(kind: str = "vendor") -> tuple[torch.Tensor, torch.Tensor]
     each with the marker of another class. The two halves hold different images, so comparing them pixel
     by pixel tells nothing; finding what differs takes looking inside the model.
     """
-    if kind not in ("vendor", "standard", "swapped"):
-        raise ValueError(f"kind: expected 'vendor', 'standard' or 'swapped', got {kind!r}")
+    one_of(kind, "kind", ("vendor", "standard", "swapped"))
     images, labels = load_fashion_mnist("test")
     half = len(images) // 2
     if kind == "vendor":

@@ -21,6 +21,8 @@ from torch import nn
 
 def check_finite(t: torch.Tensor, name: str) -> torch.Tensor:
     """Raise ValueError if ``t`` holds NaN or ±inf (a NaN pixel would give a silent, meaningless map)."""
+    if t.device.type == "meta":      # no values to check, and any later .item() would fail inside torch
+        raise ValueError(f"{name}: is a tensor on the 'meta' device, which holds no values; pass real data")
     if t.is_floating_point() or t.is_complex():
         bad = ~torch.isfinite(t)
         if bool(bad.any()):
@@ -127,3 +129,72 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module, name: str = "layer")
                          + (f"; did you mean one of {close}?" if close else
                             f"; its top-level layers are {[n for n, _ in model.named_children()]}"))
     return layer, modules[layer]
+
+def check_tensor(x, name: str, layouts: str | Iterable[str], allow_empty: bool = False) -> torch.Tensor:
+    """``x`` as a finite float32 tensor whose rank matches one of ``layouts`` (e.g. ``"N×K"`` or
+    ``("N×C×H×W", "N×H×W")``: the rank is the number of ×-separated letters). float64 is cast."""
+    layouts = (layouts,) if isinstance(layouts, str) else tuple(layouts)
+    ranks = [layout.count("×") + 1 for layout in layouts]
+    wanted = " or ".join(layouts)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor {wanted}, got {type(x).__name__}"
+                        + (" (convert it with torch.as_tensor)" if hasattr(x, "shape") else ""))
+    if x.ndim not in ranks:
+        raise ValueError(f"{name}: expected a tensor {wanted}, got shape {tuple(x.shape)}")
+    if x.is_complex() or not x.is_floating_point():
+        raise TypeError(f"{name}: expected a float tensor, got {x.dtype}; convert it with {name}.float()")
+    if x.dtype != torch.float32:
+        x = x.float()
+    if not allow_empty and x.numel() == 0:
+        raise ValueError(f"{name}: expected a non-empty tensor, got shape {tuple(x.shape)}")
+    return check_finite(x, name)
+
+
+def class_indices(t, name: str, n: int | None = None, n_classes: int | None = None,
+                  device: torch.device | None = None) -> torch.Tensor:
+    """``t`` as a 1-d int64 tensor of class indices: ``n`` of them, each in [0, ``n_classes``), on ``device``.
+
+    Float and bool tensors, N×1 columns and a single label for N items are errors, not silently truncated
+    or broadcast (``(predictions == labels[:, None])`` would compare every pair).
+    """
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name}: expected a 1-d integer tensor of class indices, got {type(t).__name__}"
+                        + (" (convert it with torch.as_tensor)" if hasattr(t, "shape") or
+                           isinstance(t, (list, tuple)) else ""))
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise TypeError(f"{name}: expected integer class indices, got {t.dtype}"
+                        + ("; round them first with .round().long() if they are whole numbers"
+                           if t.is_floating_point() else ""))
+    if t.ndim != 1 or (n is not None and len(t) != n):
+        raise ValueError(f"{name}: expected a 1-d tensor of {n if n is not None else 'N'} class indices, "
+                         f"got shape {tuple(t.shape)}" + (f" (flatten it with {name}.flatten())"
+                                                          if t.ndim == 2 and 1 in t.shape else ""))
+    if device is not None and t.device != torch.device(device):
+        raise ValueError(f"{name}: is on {t.device} but the other tensors are on {device}; "
+                         f"move it with {name}.to({str(device)!r})")
+    if len(t) and (bool(t.min() < 0) or (n_classes is not None and bool(t.max() >= n_classes))):
+        raise ValueError(f"{name}: class indices must lie in [0, {n_classes - 1 if n_classes else '…'}], got "
+                         f"{int(t.min())}..{int(t.max())}")
+    return t.long()
+
+
+def integer(value, name: str) -> int:
+    """``value`` as an int of any sign (a row, a class index, an offset); a 0-d integer tensor counts
+    (``labels[0]``, ``x.argmax()``); bools, floats and strings are rejected."""
+    if isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_floating_point() \
+            and not value.is_complex() and value.dtype != torch.bool and value.device.type != "meta":
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def finite_number(value, name: str) -> float:
+    """``value`` as a finite float of any sign (a fill value, an offset); bools, NaN and ±inf are rejected."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{name}: expected a finite number, got {value}")
+    return value
+

@@ -2,8 +2,10 @@
 shortcut data and the shipped shortcut model, and the lecture's exercise checks."""
 import json
 
+import numpy as np
 import pytest
 import torch
+from scipy.stats import spearmanr
 from torch import nn
 
 from course_utils import evaluation as E
@@ -222,6 +224,31 @@ def test_mass_inside_box_on_hand_made_maps():
 
 
 # ------------------------------------------------------------------------------------------ sanity checks
+def test_rank_correlation_matches_scipy():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(3, 1, 5, 5, generator=g), torch.randn(3, 1, 5, 5, generator=g)
+    a[0, 0, :2] = 0   # ties
+    r = E.rank_correlation(a, b)
+    for i in range(3):
+        assert np.isclose(r[i].item(), spearmanr(a[i].flatten(), b[i].flatten()).statistic)
+    assert torch.allclose(E.rank_correlation(a, a.exp()), torch.ones(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="same shape"):
+        E.rank_correlation(a, b[:2])
+
+
+def test_randomize_layers_leaves_the_original_alone():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2, 3))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    state = torch.random.get_rng_state()
+    rand = E.randomize_layers(model, ["3"], seed=1)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    assert torch.equal(rand[0].weight, model[0].weight) and not torch.equal(rand[3].weight, model[3].weight)
+    assert torch.equal(E.randomize_layers(model, ["3"], seed=1)[3].weight, rand[3].weight)
+    with pytest.raises(ValueError, match="no convolution"):
+        E.randomize_layers(model, ["1"])
+
+
 def test_randomized_models_cascading_and_independent():
     model = small_cnn(seed=5)
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -8,9 +8,8 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from course_utils.attribution import (RELU_BACKWARD_RULES, deconvnet, guided_backprop, modified_gradient,
-                                      override_relu_backward, randomize_layers, rank_correlation,
-                                      relu_backward_deconvnet, relu_backward_gradient, relu_backward_guided,
-                                      saliency)
+                                      override_relu_backward, relu_backward_deconvnet, relu_backward_gradient,
+                                      relu_backward_guided, saliency)
 from course_utils.checks.guided import (check_guided_by_swapping, check_rank_correlation, check_relu_function,
                                         reference_relu_function)
 
@@ -184,32 +183,6 @@ def test_bad_arguments():
         deconvnet(model, x, 7)
     with pytest.raises(ValueError, match="batch_size"):
         guided_backprop(model, x, 0, batch_size=-1)
-
-
-# ------------------------------------------------------------------------------------ sanity-check helpers
-def test_rank_correlation_matches_scipy():
-    g = torch.Generator().manual_seed(0)
-    a, b = torch.randn(3, 1, 5, 5, generator=g), torch.randn(3, 1, 5, 5, generator=g)
-    a[0, 0, :2] = 0   # ties
-    r = rank_correlation(a, b)
-    for i in range(3):
-        assert np.isclose(r[i].item(), spearmanr(a[i].flatten(), b[i].flatten()).statistic)
-    assert torch.allclose(rank_correlation(a, a.exp()), torch.ones(3, dtype=torch.float64))
-    with pytest.raises(ValueError, match="same shape"):
-        rank_correlation(a, b[:2])
-
-
-def test_randomize_layers_leaves_the_original_alone():
-    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2, 3))
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    state = torch.random.get_rng_state()
-    rand = randomize_layers(model, ["3"], seed=1)
-    assert torch.equal(torch.random.get_rng_state(), state)
-    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
-    assert torch.equal(rand[0].weight, model[0].weight) and not torch.equal(rand[3].weight, model[3].weight)
-    assert torch.equal(randomize_layers(model, ["3"], seed=1)[3].weight, rand[3].weight)
-    with pytest.raises(ValueError, match="no convolution"):
-        randomize_layers(model, ["1"])
 
 
 # ------------------------------------------------------------------------------------------------ checks

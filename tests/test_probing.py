@@ -13,7 +13,7 @@ from course_utils.hooks import receptive_field_step
 from course_utils.models import efficientnet_lite0, fashion_cnn
 from course_utils.probing import (StreamingTopK, accuracy, argmax_locations, class_extremes, class_templates,
                                   confused_pairs, confusion_matrix, crop_patch, gradient_support,
-                                  layer_receptive_field, normalize_filters, photo_crops, reduce_channels,
+                                  layer_receptive_field, normalize_filters, photo_crops, pool_spatial,
                                   receptive_field_box, receptive_field_patches, show_examples,
                                   show_feature_maps, show_filters, show_patch_grid, top_k_examples,
                                   train_linear_classifier)
@@ -36,15 +36,15 @@ def plus_minus_model():
 
 
 # ------------------------------------------------------------------------------------------ top-K
-def test_reduce_channels_exact_and_errors():
+def test_pool_spatial_exact_and_errors():
     acts = torch.arange(2 * 2 * 2 * 3, dtype=torch.float).view(2, 2, 2, 3)
-    assert torch.equal(reduce_channels(acts, "max"), torch.tensor([[5.0, 11.0], [17.0, 23.0]]))
-    assert torch.equal(reduce_channels(acts, "mean"), torch.tensor([[2.5, 8.5], [14.5, 20.5]]))
-    assert torch.equal(reduce_channels(torch.ones(3, 4), "max"), torch.ones(3, 4))   # dense: as is
+    assert torch.equal(pool_spatial(acts, "max"), torch.tensor([[5.0, 11.0], [17.0, 23.0]]))
+    assert torch.equal(pool_spatial(acts, "mean"), torch.tensor([[2.5, 8.5], [14.5, 20.5]]))
+    assert torch.equal(pool_spatial(torch.ones(3, 4), "max"), torch.ones(3, 4))   # dense: as is
     with pytest.raises(ValueError, match="reduce"):
-        reduce_channels(acts, "sum")
+        pool_spatial(acts, "sum")
     with pytest.raises(ValueError, match="acts"):
-        reduce_channels(torch.ones(2, 3, 4), "max")
+        pool_spatial(torch.ones(2, 3, 4), "max")
     assert argmax_locations(acts).tolist() == [[[1, 2], [1, 2]], [[1, 2], [1, 2]]]
 
 
@@ -117,8 +117,14 @@ def test_top_k_stops_after_the_deepest_requested_layer_and_restores_the_model():
     assert calls == [] and n_hooks(model) == 0
     assert model.training and model.bn1.training
     assert not model.conv2.weight.requires_grad and model.conv1.weight.requires_grad
-    with pytest.raises(RuntimeError):          # 3 channels into a 1-channel conv: fails inside the forward
+    with pytest.raises(ValueError, match="images"):      # 3 channels into a 1-channel conv: named up front
         top_k_examples(model, "relu1", torch.rand(4, 3, 28, 28), k=2, progress=False)
+    with pytest.raises(ValueError, match="NaN"):         # a model that produces NaN: fails after its forward
+        nan_model = fashion_cnn(pretrained=False).train()
+        with torch.no_grad():
+            nan_model.conv2.weight[0, 0, 0, 0] = float("nan")
+        top_k_examples(nan_model, "relu2", torch.rand(4, 1, 28, 28), k=2, progress=False)
+    assert n_hooks(nan_model) == 0 and nan_model.training
     assert n_hooks(model) == 0 and model.training and model.conv1.weight.requires_grad
 
 
@@ -126,11 +132,11 @@ def test_top_k_stops_after_the_deepest_requested_layer_and_restores_the_model():
     (dict(layers="conv9"), "no submodule"),
     (dict(layers=[]), "at least one"),
     (dict(k=11), "at most the number of images"),
-    (dict(k=0), "k: expected a positive int"),
+    (dict(k=0), "k: expected an int ≥ 1"),
     (dict(reduce="median"), "reduce"),
     (dict(batch_size=0), "batch_size"),
     (dict(images=torch.rand(1, 4, 4)), "4-d"),
-    (dict(images=torch.ones(2, 1, 4, 4, dtype=torch.long)), "floating-point"),
+    (dict(images=torch.ones(2, 1, 4, 4, dtype=torch.long)), "float tensor"),
 ])
 def test_top_k_examples_bad_input(kwargs, match):
     args = dict(model=plus_minus_model(), layers="relu", images=torch.rand(10, 1, 4, 4), k=2, progress=False)
@@ -365,7 +371,7 @@ CHECKS = [
     (checks.check_record_activations, ref_record, leaky_record, "still registered"),
     (checks.check_stack_receptive_field, ref_stack, no_jump_stack, "(kernel − 1) · jump"),
     (checks.check_gradient_support, gradient_support, exclusive_support, "inclusive"),
-    (checks.check_channel_scores, reduce_channels, lambda a, r: reduce_channels(a, "mean" if r == "max" else "max"),
+    (checks.check_channel_scores, pool_spatial, lambda a, r: pool_spatial(a, "mean" if r == "max" else "max"),
      "you computed the global mean"),
     (checks.check_streaming_top_k, ref_streaming, relative_streaming, "restart at 0"),
     (checks.check_crop_patch, crop_patch, clamped_crop, "moved back inside"),

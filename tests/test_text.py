@@ -239,9 +239,9 @@ def test_gradient_times_embedding_is_exact_on_a_linear_stand_in():
     assert torch.allclose(tx.token_saliency(model, inputs, linear_score, "sum"), u.sum() / n * m, atol=1e-6)
     # integrated gradients of a linear function: gradient × (x − baseline), for any number of steps
     b = tx.baseline_embeddings(model, inputs, "pad")
-    for steps, method in [(1, "midpoint"), (3, "gausslegendre")]:
-        ig, delta = tx.embedding_integrated_gradients(model, inputs, linear_score, steps=steps, method=method,
-                                                      return_delta=True)
+    for steps, rule in [(1, "midpoint"), (3, "gauss_legendre"), (2, "trapezoid")]:
+        ig, delta = tx.embedding_integrated_gradients(model, inputs, linear_score, steps=steps, rule=rule,
+                                                      return_error=True)
         assert torch.allclose(ig, ((e - b) @ u) / n * m, atol=1e-6)
         assert delta.abs().max() < 1e-6
     assert torch.equal(b[0, 0], e[0, 0]) and torch.equal(b[0, 1], model.emb.weight[0].detach())
@@ -253,7 +253,7 @@ def test_integrated_gradients_path_is_exact_for_a_quadratic():
     ig = tx.integrated_gradients_path(lambda p: (p ** 2).sum((1, 2)), x, torch.zeros_like(x), steps=2)
     assert torch.allclose(ig, x ** 2, atol=1e-6)
     mid = tx.integrated_gradients_path(lambda p: (p ** 2).sum((1, 2)), x, torch.zeros_like(x), steps=1,
-                                       method="midpoint")
+                                       rule="midpoint")
     assert torch.allclose(mid, x ** 2, atol=1e-6)   # the midpoint rule is exact for a linear integrand
 
 
@@ -267,7 +267,7 @@ def pair(minilm):
 def test_integrated_gradients_completeness_on_minilm(minilm, pair):
     inputs, reference = pair
     ig, delta = tx.embedding_integrated_gradients(minilm.model, inputs, reference, steps=24, batch_size=24,
-                                                  return_delta=True)
+                                                  return_error=True)
     gap = tx.completeness_error(minilm.model, inputs, reference, torch.zeros_like(ig))   # −(f(x) − f(b))
     assert abs(gap.item()) > 0.05 and abs(delta.item()) < 2e-3 * abs(gap.item())
     assert torch.allclose(tx.completeness_error(minilm.model, inputs, reference, ig), delta, atol=1e-5)
@@ -362,8 +362,8 @@ def test_bad_input_is_named(minilm):
         tx.token_saliency(m, good, torch.randn(10))
     with pytest.raises(ValueError, match="steps"):
         tx.embedding_integrated_gradients(m, good, torch.randn(384), steps=0)
-    with pytest.raises(ValueError, match="method"):
-        tx.embedding_integrated_gradients(m, good, torch.randn(384), method="trapezoid")
+    with pytest.raises(ValueError, match="rule"):
+        tx.embedding_integrated_gradients(m, good, torch.randn(384), rule="gausslegendre")
     with pytest.raises(ValueError, match="baseline"):
         tx.embedding_integrated_gradients(m, good, torch.randn(384), baseline=10 ** 6)
     with pytest.raises(TypeError, match="baseline"):

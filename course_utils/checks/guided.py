@@ -7,7 +7,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..attribution import RELU_BACKWARD_RULES, modified_gradient, rank_correlation
+from ..attribution import RELU_BACKWARD_RULES, modified_gradient
+from ..evaluation import rank_correlation
 from . import Case, CheckResult, compare, run_check
 
 RULE_NAMES = {"gradient": "backprop", "deconvnet": "DeconvNet", "guided": "guided backprop"}

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..hooks import capture_activations, receptive_fields
 from ..probing import (StreamingTopK, confused_pairs, confusion_matrix, crop_patch, gradient_support,
-                       normalize_filters, reduce_channels)
+                       normalize_filters, pool_spatial)
 from . import Case, CheckResult, compare, run_check
 
 
@@ -249,9 +249,9 @@ def check_channel_scores(fn) -> CheckResult:
 
     def reference(acts, reduce):
         other = "mean" if reduce == "max" else "max"
-        state["mistakes"] = [(reduce_channels(acts, other), f"you computed the global {other}, not the {reduce}"),
+        state["mistakes"] = [(pool_spatial(acts, other), f"you computed the global {other}, not the {reduce}"),
                              (acts.sum(dim=(2, 3)), "you summed the map: the mean divides by H·W")]
-        return reduce_channels(acts, reduce)
+        return pool_spatial(acts, reduce)
 
     g = _gen(104)
     cases = [Case("2×3×4×5 random, max", (torch.randn(2, 3, 4, 5, generator=g), "max")),

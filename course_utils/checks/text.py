@@ -230,7 +230,7 @@ def check_integrated_gradients(fn) -> CheckResult:
              Case("random BERT, cosine to a reference, [PAD] baseline, 16 steps", (f2, x2, b2, 16)),
              Case("product of two rows squared, random baseline, 5 steps", (f3, x3, b3, 5))]
     reference = recording(lambda score_fn, x, baseline, steps:
-                          integrated_gradients_path(score_fn, x, baseline, steps, method="midpoint"))
+                          integrated_gradients_path(score_fn, x, baseline, steps, rule="midpoint"))
 
     def grads_at(alphas):
         score_fn, x, b, _ = reference.args

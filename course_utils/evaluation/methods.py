@@ -1,0 +1,51 @@
+"""The course's attribution methods side by side, and the random map every method should beat."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..validation import check_images, integer, positive_int
+
+
+def random_attribution(model: nn.Module, inputs: torch.Tensor, target=None, seed: int = 0) -> torch.Tensor:
+    """A baseline "method" that ignores model and target: uniform noise N×1×H×W (fixed ``seed``)."""
+    inputs = check_images(inputs, "inputs", model=model)
+    gen = torch.Generator().manual_seed(integer(seed, "seed"))
+    n, _, h, w = inputs.shape
+    return torch.rand(n, 1, h, w, generator=gen).to(inputs)
+
+
+def course_methods(layer: str | nn.Module, occlusion_window: int = 4, occlusion_stride: int = 2, ig_steps: int = 32,
+                   smoothgrad_samples: int = 25, with_random: bool = True) -> dict[str, Callable]:
+    """Every attribution method of the course as ``name -> method(model, inputs, target)``, ready to compare.
+
+    ``layer`` is the conv layer for CAM and Grad-CAM (``"relu4"`` for FashionCNN, ``"_head_act"`` for
+    EfficientNet-Lite0; a name or the module); the occlusion window/stride are in pixels. Results are
+    N×C×H×W (CAM, Grad-CAM: N×1×H×W). With ``with_random`` a ``"random"`` map is added as the floor every
+    method should beat.
+    """
+    from .. import attribution as A
+    if not isinstance(layer, (str, nn.Module)):
+        raise TypeError(f"layer: expected a layer name or a module, got {type(layer).__name__}")
+    occlusion_window = positive_int(occlusion_window, "occlusion_window")
+    occlusion_stride = positive_int(occlusion_stride, "occlusion_stride")
+    ig_steps, smoothgrad_samples = positive_int(ig_steps, "ig_steps"), positive_int(smoothgrad_samples,
+                                                                                   "smoothgrad_samples")
+    if not isinstance(with_random, bool):
+        raise TypeError(f"with_random: expected True or False, got {with_random!r}")
+    methods: dict[str, Callable] = {
+        "saliency": lambda m, x, t: A.saliency(m, x, t),
+        "input×gradient": lambda m, x, t: A.input_x_gradient(m, x, t),
+        "SmoothGrad": lambda m, x, t: A.smoothgrad(m, x, t, n_samples=smoothgrad_samples),
+        "guided backprop": lambda m, x, t: A.guided_backprop(m, x, t),
+        "deconvnet": lambda m, x, t: A.deconvnet(m, x, t),
+        "integrated gradients": lambda m, x, t: A.integrated_gradients(m, x, t, steps=ig_steps),
+        "occlusion": lambda m, x, t: A.occlusion(m, x, t, window=occlusion_window, stride=occlusion_stride),
+        "CAM": lambda m, x, t: A.cam(m, x, t, layer=layer),
+        "Grad-CAM": lambda m, x, t: A.grad_cam(m, x, t, layer=layer),
+    }
+    if with_random:
+        methods["random"] = random_attribution
+    return methods
