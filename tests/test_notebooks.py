@@ -65,3 +65,22 @@ def test_links_between_notebooks_resolve(path):
     targets = re.findall(r"\]\(([^)#\s]+\.ipynb)", text)
     dead = [t for t in targets if not t.startswith("http") and not (path.parent / t).resolve().exists()]
     assert not dead, f"links to notebooks that do not exist: {dead}"
+
+
+@pytest.mark.parametrize("path", LECTURES, ids=ids(LECTURES))
+def test_slides_and_explorers_are_honest_and_offline(path):
+    """RISE: a theme without web fonts and scrolling for long slides; each explorer on its own sub-slide,
+    built with course_utils.widgets.explorer (a note, not `interactive(children=(...`, where it is not live);
+    no saved widget state (it would make the site fetch a widget renderer from a CDN)."""
+    nb = committed(path)
+    assert nb.metadata.get("rise", {}).get("theme") == "white" and nb.metadata["rise"].get("scroll") is True
+    assert "widgets" not in nb.metadata
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        assert "interact(" not in cell.source, f"cell {i}: use course_utils.widgets.explorer"
+        if "\nexplorer(" in "\n" + cell.source:
+            assert cell.metadata.get("slideshow", {}).get("slide_type") == "subslide", f"cell {i}"
+            assert cell.source.lstrip().startswith("#") and "live" in cell.source.splitlines()[0]
+        for out in cell.get("outputs", []):
+            assert "interactive(children" not in str(out.get("data", {}).get("text/plain", "")), f"cell {i}"
