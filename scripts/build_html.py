@@ -1,7 +1,9 @@
 """Build the offline course site: execute every lecture and write build/index.html + build/NN_topic.html.
 
 Figures are embedded in the pages, formulas are typeset by a local copy of MathJax (from the PyPI package
-jupyter-server-mathjax), and every page has links to the course map and the previous/next lecture.
+jupyter-server-mathjax), and every page has links to the course map and the previous/next lecture. The pages
+make no request that leaves the machine: nbconvert's CDN scripts (require.js, mermaid) are removed, explorers
+show a note that they are live in JupyterLab, and the build fails if any remote script or stylesheet is left.
 
 Usage: python scripts/build_html.py [--no-execute] [--out build]
   --no-execute   convert the committed outputs instead of running the notebooks (fast; the committed
@@ -28,17 +30,40 @@ display:flex;gap:1.5em}.course-nav a{color:#1d4ed8;text-decoration:none}.course-
 </style>"""
 
 
+def clean_title(markdown: str) -> str:
+    """A heading's text without markdown and without a "Lecture NN —" / "NN ·" prefix."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown)          # [text](link) → text
+    text = re.sub(r"[*_`]", "", text).strip()
+    return re.sub(r"^(Lecture\s+)?\d\d\s*[—·:.-]\s*", "", text).strip()
+
+
 def lectures() -> list[tuple[str, str, str, str]]:
-    """(file stem, title, what you learn, minutes) for every row of the README's lecture table."""
+    """(file stem, "NN · title", what you learn, minutes) for every row of the README's lecture table."""
     rows = re.findall(r"^\| (\d\d) \| \[lectures/(\S+?)\.ipynb\]\(\S+\) \| (.+?) \| (\d+) \|$",
                       (ROOT / "README.md").read_text(), re.M)
     out = []
-    for _, stem, learn, minutes in rows:
+    for number, stem, learn, minutes in rows:
         nb = nbformat.read(ROOT / "lectures" / f"{stem}.ipynb", as_version=4)
-        title = next((line.lstrip("# ").strip() for c in nb.cells if c.cell_type == "markdown"
+        title = next((line[2:] for c in nb.cells if c.cell_type == "markdown"
                       for line in c.source.splitlines() if line.startswith("# ")), stem)
-        out.append((stem, title, learn, minutes))
+        out.append((stem, f"{number} · {clean_title(title)}", learn, minutes))
     return out
+
+
+EXPLORER_NOTE = ("Interactive explorer: live in JupyterLab (`make lab`, then run this cell); "
+                 "this offline page shows only the figures drawn above.")
+
+
+def static_explorers(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``nb`` whose widget outputs (which need a kernel) are replaced by a note."""
+    nb = nbformat.from_dict(nb)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "application/vnd.jupyter.widget-view+json" in data:
+                out["data"] = {"text/plain": EXPLORER_NOTE}
+    nb.metadata.pop("widgets", None)
+    return nb
 
 
 def execute(nb: nbformat.NotebookNode, cwd: Path) -> float:
@@ -68,8 +93,19 @@ MATHJAX_FONTS = ('<script type="text/x-mathjax-config">MathJax.Hub.Config({"HTML
                  'preferredFont: null, webFont: "STIX-Web", imageFont: null}});</script>')
 
 
-def page(exporter: HTMLExporter, nb: nbformat.NotebookNode, navigation: str) -> str:
-    body, _ = exporter.from_notebook_node(nb)
+REMOTE = re.compile(r"""<(?:script|link|img)\b[^>]*\b(?:src|href)=["']https?://[^>]*>""", re.I)
+CDN_SCRIPTS = [re.compile(r"<script[^>]*require\.min\.js[^>]*>\s*</script>\s*", re.I),
+               re.compile(r"<script type=\"module\">(?:(?!</script>).)*?mermaid(?:(?!</script>).)*?</script>\s*",
+                          re.S)]
+
+
+def page(exporter: HTMLExporter, nb: nbformat.NotebookNode, navigation: str, title: str) -> str:
+    body, _ = exporter.from_notebook_node(static_explorers(nb), resources={"metadata": {"name": title}})
+    for pattern in CDN_SCRIPTS:          # the widget renderer's loader and mermaid: unused here, and remote
+        body = pattern.sub("", body)
+    remote = REMOTE.findall(body)
+    if remote or "cdnjs" in body:
+        raise RuntimeError(f"{title}: the page would load from the network: {remote[:3] or 'cdnjs'}")
     body = re.sub(r'href="(\d\d_[\w-]+)\.ipynb"', r'href="\1.html"', body)   # links between lectures
     body = body.replace("</head>", STYLE + MATHJAX_FONTS + "</head>", 1)
     body = re.sub(r"(<body[^>]*>)", r"\1" + navigation, body, count=1)
@@ -109,7 +145,7 @@ def main() -> None:
     for i, (stem, title, _, _) in enumerate(items):
         nb = nbformat.read(ROOT / "lectures" / f"{stem}.ipynb", as_version=4)
         seconds = 0.0 if args.no_execute else execute(nb, ROOT / "lectures")
-        (out / f"{stem}.html").write_text(page(exporter, nb, nav(items, i)))
+        (out / f"{stem}.html").write_text(page(exporter, nb, nav(items, i), title))
         print(f"{stem}.html" + ("" if args.no_execute else f"  executed in {seconds:.1f} s"))
     (out / "index.html").write_text(index_page(items))
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())

@@ -34,13 +34,14 @@ def test_every_page_loads_in_chromium(site):
     from playwright.sync_api import sync_playwright
     ARTIFACTS.mkdir(exist_ok=True)
     pages = sorted(site.glob("*.html"))
-    problems = []
+    problems, requests = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         for path in pages:
             tab = browser.new_page(viewport={"width": 1200, "height": 900})
             failed: list[str] = []
             tab.on("requestfailed", lambda r: failed.append(r.url))
+            tab.on("request", lambda r: requests.append(r.url))
             tab.goto(path.as_uri(), wait_until="load")
             broken = tab.evaluate("Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
                                   ".map(i => i.src.slice(0, 80))")
@@ -55,4 +56,16 @@ def test_every_page_loads_in_chromium(site):
             tab.close()
         browser.close()
     assert not problems, "\n".join(problems)
+    leaving = sorted({u for u in requests if not u.startswith(("file:", "data:", "blob:", "about:"))})
+    assert not leaving, f"the offline site asked the network for {leaving}"
     assert (ARTIFACTS / "index.png").stat().st_size > 5000
+
+
+def test_titles_and_explorer_notes(site):
+    import re
+    index = (site / "index.html").read_text()
+    titles = re.findall(r'<td><a href="\d\d_[^"]+">([^<]+)</a>', index)
+    assert titles and all(re.match(r"\d\d · [^*`\[]+$", t) for t in titles), titles
+    page = (site / "04_gradients.html").read_text()
+    assert "<title>04 · " in page and "Interactive explorer: live in JupyterLab" in page
+    assert "interactive(children" not in page and "require.min.js" not in page and "mermaid.esm" not in page
