@@ -254,3 +254,27 @@ def test_exercise_from_the_file_browser_passes_once_solved(lab, browser):
     page.screenshot(path=str(ARTIFACTS / "lab-exercise01.png"))
     assert "passed" in text and "not implemented" not in text, text[-500:]
     page.close()
+
+
+@needs_chromium
+def test_slides_are_offline_scroll_and_say_where_explorers_are_live(lab, browser):
+    """RISE (Alt+R) opens /rise/<notebook>. Widgets are not live there (jupyterlab-contrib/rise#119: its page
+    bundles an older JupyterLab than the widget manager needs), so the explorer slides carry a note instead."""
+    base, _ = lab
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(f"{base}/rise/lectures/04_gradients.ipynb?token={TOKEN}")
+    page.wait_for_selector(".reveal .slides section.present", timeout=90_000)
+    time.sleep(3)
+    page.mouse.move(640, 400)
+    page.mouse.wheel(0, 1500)
+    time.sleep(1)
+    scrolled = page.evaluate("[...document.querySelectorAll('.reveal section.present')].some(s => s.scrollTop > 0)")
+    assert scrolled, "a long slide cannot be scrolled"
+    note = page.locator(".reveal .slides section", has_text="Interactive explorer")
+    assert note.count() >= 1 and "interactive(children" not in page.content()
+    page.screenshot(path=str(ARTIFACTS / "lab-slides04.png"))
+    leaving = sorted({u for u in requests if not u.startswith((base, "data:", "blob:", "about:"))})
+    assert not leaving, f"the slideshow asked the network for {leaving}"
+    page.close()
