@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +91,7 @@ def load_fashion_mnist(split: str = "test", directory: Path | None = None) -> tu
     ``split`` is ``"train"`` (60,000) or ``"test"`` (10,000). Files are checked against their SHA256;
     class names are ``FASHION_CLASSES``. Returns fresh tensors (safe to modify).
     """
-    if split not in FASHION_FILES:
+    if not isinstance(split, str) or split not in FASHION_FILES:
         raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
     directory = Path(directory or FASHION_DIR)
     key = (str(directory), split)
@@ -107,16 +108,30 @@ def load_fashion_mnist(split: str = "test", directory: Path | None = None) -> tu
 
 
 # ------------------------------------------------------------------------------------------------ photos
+def image_checksums() -> dict[str, str]:
+    """{file name: SHA256} of the course photos, from the table in data/images/PROVENANCE.md (the manifest)."""
+    table = (IMAGE_DIR / "PROVENANCE.md").read_text()
+    return dict(re.findall(r"^\| (\S+\.(?:png|jpg)) \| ([0-9a-f]{64}) \|$", table, re.M))
+
+
+def _photo_restore_hint(file: str) -> str:
+    return f"Restore it with `git checkout -- data/images/{file}` (it ships with the course)."
+
+
 def list_images() -> list[str]:
-    """Names of the course photos in ``data/images`` (see data/images/PROVENANCE.md)."""
-    return sorted(p.stem for p in IMAGE_DIR.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
+    """Names of the course photos (those listed in data/images/PROVENANCE.md), e.g. ``"cat"``."""
+    return sorted(Path(f).stem for f in image_checksums())
 
 
 def load_image(name: str) -> np.ndarray:
-    """A course photo as an H×W×3 uint8 array (values 0..255)."""
+    """A course photo as an H×W×3 uint8 array (values 0..255); ``name`` is one of ``list_images()``."""
     from PIL import Image
-    matches = [p for p in IMAGE_DIR.glob(f"{name}.*") if p.suffix.lower() in {".png", ".jpg", ".jpeg"}]
-    if not matches:
-        raise ValueError(f"name: unknown image {name!r}; available: {', '.join(list_images())}")
-    with Image.open(matches[0]) as img:
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected an image name (str) such as 'cat', got {type(name).__name__}")
+    files = {Path(f).stem: IMAGE_DIR / f for f in image_checksums()}
+    if name not in files:   # an exact name: no glob patterns, no paths
+        raise ValueError(f"name: unknown image {name!r}; available: {', '.join(sorted(files))}")
+    if not files[name].exists():
+        raise FileNotFoundError(f"photo {files[name]} is missing. {_photo_restore_hint(files[name].name)}")
+    with Image.open(files[name]) as img:
         return np.asarray(img.convert("RGB")).copy()
