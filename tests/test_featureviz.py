@@ -158,6 +158,27 @@ def test_forward_pass_stops_after_the_deepest_layer_needed():
     handle.remove()
 
 
+def test_objectives_read_a_layer_followed_by_an_in_place_relu():
+    """bn4 → ReLU(inplace=True): the objective reads bn4's output (negative values too), not relu4's."""
+    torch.manual_seed(5)
+    model = nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(1, 4, 3, padding=1)), ("bn4", nn.BatchNorm2d(4)), ("relu4", nn.ReLU(inplace=True)),
+        ("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(4, 3))])).eval()
+    with torch.no_grad():
+        model.bn4.bias.copy_(torch.tensor([-0.5, -0.2, 0.1, 0.3]))
+    x = torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        bn4 = model.bn4(model.conv1(x))
+        logits = model.fc(torch.relu(bn4).mean((2, 3)))
+    assert (bn4[:, 0] < 0).any()
+    objective = fv.channel("bn4", 0) + fv.class_logit(1)           # needs the whole forward pass
+    torch.testing.assert_close(fv.evaluate(model, objective, x), bn4[:, 0].mean((1, 2)) + logits[:, 1])
+    torch.testing.assert_close(fv.evaluate(model, fv.neuron(model.bn4, 0, y=2, x=3), x), bn4[:, 0, 2, 3])
+    history = []
+    fv.render(model, objective, fv.PixelImage(2, 1, 8), steps=3, lr=0.05, history=history, show_progress=False)
+    assert (history[-1] > history[0]).all()
+
+
 # --------------------------------------------------------------------------- parameterizations
 @pytest.mark.parametrize("h, w", [(16, 16), (15, 16), (16, 13), (9, 9)])
 def test_fourier_round_trip_and_shapes(h, w):
@@ -300,7 +321,7 @@ def test_model_restored_and_no_hooks_left_even_on_error():
     (lambda m: fv.total_variation(torch.rand(3, 8, 8)), ValueError, "x"),
     (lambda m: fv.high_frequency_energy(torch.rand(1, 1, 8, 8), cutoff=0.9), ValueError, "cutoff"),
     (lambda m: fv.high_frequency_energy([[0.0]]), TypeError, "images"),
-    (lambda m: fv.color_correlation_sqrt(torch.rand(1, 1, 4, 4)), ValueError, "3 colour"),
+    (lambda m: fv.color_correlation_sqrt(torch.rand(1, 1, 4, 4)), ValueError, "3 channel"),
 ])
 def test_bad_input(call, error, words):
     model = tiny_model()

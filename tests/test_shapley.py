@@ -331,6 +331,59 @@ def test_layer_game_with_a_tail_for_a_non_sequential_model(data):
     assert torch.equal(game(torch.ones(1, 6, dtype=torch.bool)), sh.LayerGame(model, "relu2", x, y)(torch.ones(1, 6, dtype=torch.bool)))
 
 
+def inplace_model():
+    """conv → ReLU(inplace) → conv4 → bn4 → ReLU(inplace=True) → GAP → fc: the torchvision pattern, where the
+    ReLU overwrites bn4's output in place. BatchNorm statistics are set so bn4's output has both signs."""
+    torch.manual_seed(5)
+    model = nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(1, 4, 3, padding=1)), ("relu1", nn.ReLU(inplace=True)),
+        ("conv4", nn.Conv2d(4, 6, 3, padding=1)), ("bn4", nn.BatchNorm2d(6)), ("relu4", nn.ReLU(inplace=True)),
+        ("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(6, 3))]))
+    with torch.no_grad():
+        model.bn4.running_mean.uniform_(0.0, 0.3)
+        model.bn4.running_var.uniform_(0.01, 0.05)
+        model.bn4.weight.uniform_(0.5, 1.5)
+        model.bn4.bias.uniform_(-0.5, 0.5)
+    return model.eval()
+
+
+def bn4_by_hand(model, x):
+    with torch.no_grad():
+        return model.bn4(model.conv4(torch.relu(model.conv1(x))))
+
+
+def logits_by_hand(model, bn4):
+    """The rest of the network after bn4, written out (ReLU not in place)."""
+    with torch.no_grad():
+        return model.fc(torch.relu(bn4).mean((2, 3)))
+
+
+@pytest.mark.parametrize("removal", ["mean", "zero"])
+def test_layer_game_on_bn4_removes_bn4_channels_not_relu4s(removal):
+    model = inplace_model()
+    x = torch.rand(30, 1, 6, 6, generator=torch.Generator().manual_seed(7))
+    a = bn4_by_hand(model, x)
+    assert (a < 0).float().mean() > 0.2, "the test needs bn4 outputs of both signs"
+    y = logits_by_hand(model, a).argmax(1)
+    y[::3] = (y[::3] + 1) % 3
+    game = sh.LayerGame(model, "bn4", x, y, removal=removal, metric="log_prob")
+    fill = a.mean(0) if removal == "mean" else torch.zeros(6, 1, 1)
+    torch.testing.assert_close(game.fill, fill.expand_as(game.fill) if removal == "zero" else fill)
+    coalitions = torch.rand(8, 6, generator=torch.Generator().manual_seed(8)) < 0.5
+    coalitions[0], coalitions[1] = True, False
+    for c, v in zip(coalitions, game(coalitions)):
+        kept = torch.where(c.view(1, 6, 1, 1), a, fill)
+        expected = logits_by_hand(model, kept).double().log_softmax(1).gather(1, y[:, None]).mean()
+        assert math.isclose(float(v), float(expected), abs_tol=1e-6), (c, float(v), float(expected))
+    # the same numbers by the forward-hook route, and from the layer given as a module
+    with sh.removed_channels(model, model.bn4, ~coalitions[2], replacement=game.fill), torch.no_grad():
+        hooked = model(x).double().log_softmax(1).gather(1, y[:, None]).mean()
+    assert math.isclose(float(game(coalitions[2])), float(hooked), abs_tol=1e-6)
+    assert torch.equal(sh.LayerGame(model, model.bn4, x, y, removal=removal, metric="log_prob")(coalitions),
+                       game(coalitions))
+    torch.testing.assert_close(sh.channel_means(model, "bn4", x), a.mean(0))
+
+
 # -------------------------------------------------------------------------------------- bad input
 def test_bad_input(data):
     model, x, y = data
