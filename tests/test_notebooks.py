@@ -84,3 +84,16 @@ def test_slides_and_explorers_are_honest_and_offline(path):
             assert cell.source.lstrip().startswith("#") and "live" in cell.source.splitlines()[0]
         for out in cell.get("outputs", []):
             assert "interactive(children" not in str(out.get("data", {}).get("text/plain", "")), f"cell {i}"
+
+
+def test_readme_minutes_match_each_lecture():
+    """One "**Estimated time:** N minutes" line per lecture, and the README's table gives the same N."""
+    import re
+    readme = (ROOT / "README.md").read_text()
+    rows = dict(re.findall(r"^\| \d\d \| \[lectures/(\S+?)\.ipynb\]\(\S+\) \| .+? \| (\d+) \|$", readme, re.M))
+    assert sorted(rows) == sorted(p.stem for p in LECTURES), "every lecture has one row in the README"
+    for path in LECTURES:
+        text = "\n".join(c.source for c in committed(path).cells if c.cell_type == "markdown")
+        found = re.findall(r"\*\*Estimated time:\*\* (\d+) minutes", text)
+        assert len(found) == 1, f"{path.name}: expected one '**Estimated time:** N minutes' line, got {found}"
+        assert found[0] == rows[path.stem], f"{path.name}: {found[0]} minutes, README says {rows[path.stem]}"
