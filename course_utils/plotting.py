@@ -101,3 +101,40 @@ def show_images(images: Sequence, titles: Sequence[str] | None = None, ncols: in
         fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def show_class_map(labels, class_names, ax=None, image=None, max_classes: int = 6, title: str | None = None):
+    """Draw a map of class indices over an image, one colour per class: a pixel map H×W (e.g.
+    ``grid_to_pixels(outputs.argmax(-1), H, W, window, stride, mode="nearest")``, the most likely class with
+    the occluder nearest to each pixel) or a coarse grid stretched over the image, with a legend naming the ``max_classes`` most frequent
+    classes (the rest grouped as "other"). Returns the Axes."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    lab = torch.as_tensor(labels).cpu()
+    if lab.ndim != 2:
+        raise ValueError(f"labels: expected a 2-d grid of class indices, got shape {tuple(lab.shape)}")
+    ids, counts = lab.unique(return_counts=True)
+    order = ids[counts.argsort(descending=True)].tolist()
+    shown = order[:max_classes]
+    codes = torch.full_like(lab, len(shown))
+    for k, cls in enumerate(shown):
+        codes[lab == cls] = k
+    colours = list(plt.get_cmap("tab10").colors[:len(shown)]) + [(0.6, 0.6, 0.6)]
+    ax = ax or plt.subplots(figsize=(3.5, 3))[1]
+    extent = None
+    if image is not None:
+        img = to_numpy_image(image)
+        ax.imshow(img if img.ndim == 3 else img, cmap=None if img.ndim == 3 else "gray")
+        extent = (-0.5, img.shape[1] - 0.5, img.shape[0] - 0.5, -0.5)
+    ax.imshow(codes.numpy(), cmap=ListedColormap(colours), vmin=-0.5, vmax=len(colours) - 0.5,
+              alpha=0.55 if image is not None else 1.0, extent=extent, interpolation="nearest")
+    handles = [Patch(color=colours[k], label=str(class_names[cls])) for k, cls in enumerate(shown)]
+    if len(order) > len(shown):
+        handles.append(Patch(color=colours[-1], label=f"{len(order) - len(shown)} other classes"))
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax

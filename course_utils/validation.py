@@ -198,3 +198,32 @@ def finite_number(value, name: str) -> float:
         raise ValueError(f"{name}: expected a finite number, got {value}")
     return value
 
+
+def check_module(model, name: str = "model") -> nn.Module:
+    """``model`` if it is a torch ``nn.Module`` (a plain function has no layers, hooks or device)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{name}: expected a torch.nn.Module, got {type(model).__name__}"
+                        + (" (wrap a function in an nn.Module subclass)" if callable(model) else ""))
+    return model
+
+
+def check_bool(value, name: str) -> bool:
+    """``value`` if it is a bool (``abs="yes"`` or ``detach=0`` would be truthy/falsy by accident)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_model_inputs(x, model: nn.Module, name: str = "inputs", allow_empty: bool = False) -> torch.Tensor:
+    """``check_images(x, name, model=model)`` in the model's floating dtype.
+
+    A float32 model gets float32 inputs (float64 is cast); a float64 model (exact tests, the checks' tiny
+    models) gets float64, and so does a model without parameters when ``x`` is float64.
+    """
+    check_module(model)
+    checked = check_images(x, name, model=model, allow_empty=allow_empty)
+    from itertools import chain
+    dtype = next((t.dtype for t in chain(model.parameters(), model.buffers()) if t.is_floating_point()), None)
+    if dtype == torch.float64 or (dtype is None and x.dtype == torch.float64):
+        return check_finite(x.to(torch.float64), name)
+    return checked

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from course_utils import set_seed
 from course_utils.data import load_fashion_mnist
-from course_utils.models import FASHION_CHECKPOINT, FashionCNN
+from course_utils.models import FASHION_CHECKPOINT, FashionCNN, record_checksum
 
 
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -74,6 +74,7 @@ def main() -> None:
     train(model, *load_fashion_mnist("train"), load_fashion_mnist("test"), args.epochs, args.seed, log)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.eval().state_dict(), args.out)
+    record_checksum(args.out)            # data/models/SHA256SUMS, checked by every loader
     args.out.with_suffix(".log.json").write_text(json.dumps(
         {"script": "scripts/train_fashion_cnn.py", "args": {"epochs": args.epochs, "seed": args.seed},
          "torch": torch.__version__, "epochs": log}, indent=1) + "\n")

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from course_utils import set_seed
 from course_utils.data import load_fashion_mnist
 from course_utils.evaluation import LOCALIZATION_CHECKPOINT, make_localization_dataset
-from course_utils.models import fashion_cnn
+from course_utils.models import fashion_cnn, record_checksum
 
 TEST_SEED = 123        # the canvases the log's accuracy is measured on (tests use the same)
 
@@ -75,6 +75,7 @@ def main() -> None:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.eval().state_dict(), args.out)
+    record_checksum(args.out)            # data/models/SHA256SUMS, checked by every loader
     args.out.with_suffix(".log.json").write_text(json.dumps(
         {"script": "scripts/train_localization_cnn.py",
          "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},

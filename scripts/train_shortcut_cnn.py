@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from course_utils import set_seed
 from course_utils.data import load_fashion_mnist
-from course_utils.models import FashionCNN
+from course_utils.models import FashionCNN, record_checksum
 from course_utils.shortcut import SHORTCUT_CHECKPOINT, SHORTCUT_SEED, make_shortcut_dataset, shortcut_test_set
 
 
@@ -73,6 +73,7 @@ def main() -> None:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.eval().state_dict(), args.out)
+    record_checksum(args.out)            # data/models/SHA256SUMS, checked by every loader
     args.out.with_suffix(".log.json").write_text(json.dumps(
         {"script": "scripts/train_shortcut_cnn.py", "args": {k: (str(v) if isinstance(v, Path) else v)
                                                              for k, v in vars(args).items()},

@@ -93,6 +93,7 @@ def test_grad_cam_is_cam_up_to_a_positive_scale_on_efficientnet_lite0():
 
 
 def test_unit_target_and_normalize():
+    torch.manual_seed(0)        # a random model whose map is not all ≤ 0 (which normalizes to zeros, not 1)
     model = fashion_cnn(pretrained=False)
     x = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(2))
     m = grad_cam(model, x, unit_target("conv4", 3), layer="relu2", normalize=True)
@@ -213,3 +214,42 @@ def _signed(model, inputs, target, layer, pool="mean"):
     (g,) = torch.autograd.grad(out.gather(1, t[:, None]).sum(), acts[layer])
     alpha = g.mean((2, 3), keepdim=True) if pool == "mean" else g.sum((2, 3), keepdim=True)
     return (alpha * acts[layer]).sum(1, keepdim=True).detach()
+
+
+# ------------------------------------------------------------- in-place ReLU after the layer (torchvision)
+def _inplace_fashion_cnn():
+    """The trained FashionCNN with ReLU(inplace=True) after each batch norm (torchvision's pattern)."""
+    model = fashion_cnn()
+    for m in model.modules():
+        if isinstance(m, nn.ReLU):
+            m.inplace = True
+    return model
+
+
+def test_grad_cam_of_bn4_before_an_inplace_relu_is_not_the_relu4_map():
+    model = _inplace_fashion_cnn()
+    from course_utils.data import load_fashion_mnist
+    x, y = load_fashion_mnist("test")
+    x, y = x[:2], y[:2]
+    at_bn4 = grad_cam(model, x, y, layer="bn4", relu=False, upsample=False)
+    at_relu4 = grad_cam(model, x, y, layer=model.relu4, relu=False, upsample=False)
+    assert (at_bn4 - at_relu4).abs().max() > 0.1 * at_relu4.abs().max()   # not the relu4 map in disguise
+    expected = []
+    for n in range(2):                       # by hand: A = bn4's output, score = fc(gap(relu(A)))
+        h = x[n:n + 1]
+        for name, m in model.named_children():
+            h = m(h.clone())
+            if name == "bn4":
+                break
+        a = h.detach().requires_grad_(True)
+        score = model.fc(model.flatten(model.gap(torch.relu(a))))[0, y[n]]
+        (g,) = torch.autograd.grad(score, a)
+        expected.append((g.mean((2, 3), keepdim=True) * a).sum(1, keepdim=True).detach())
+    torch.testing.assert_close(at_bn4, torch.cat(expected))
+    torch.testing.assert_close(grad_cam(model, x, y, layer=model.bn4), grad_cam(model, x, y, layer="bn4"))
+
+
+def test_cam_accepts_modules_for_layer_and_fc():
+    model = fashion_cnn()
+    x = torch.rand(2, 1, 28, 28)
+    torch.testing.assert_close(cam(model, x, 1, layer=model.relu4, fc=model.fc), cam(model, x, 1, layer="relu4"))

@@ -175,8 +175,8 @@ def test_eval_mode_inside():
 
 
 @pytest.mark.parametrize("call, error, words", [
-    (lambda m: saliency(m, X[0], 0), ValueError, r"x\[None\]"),
-    (lambda m: saliency(m, X.long(), 0), TypeError, "floating"),
+    (lambda m: saliency(m, X[0], 0), ValueError, r"inputs\[None\]"),
+    (lambda m: saliency(m, X.long(), 0), TypeError, "float"),
     (lambda m: saliency(m, X.numpy(), 0), TypeError, "torch.Tensor"),
     (lambda m: saliency(m, X, 5), ValueError, "target"),
     (lambda m: saliency(m, X, 1.5), TypeError, "target"),
@@ -247,3 +247,45 @@ def test_other_checks_name_the_mistake():
     summed = lambda m, x, t, lvl, noise: ref_smoothgrad(m, x, t, lvl, noise) * noise.shape[1]
     r = check_smoothgrad(summed)
     assert not r.passed and "times the expected" in r.message, r.message
+
+
+def test_unit_target_on_bn4_differentiates_bn4_not_the_inplace_relu_after_it():
+    from course_utils.attribution import unit_target
+    from course_utils.models import fashion_cnn
+    torch.manual_seed(0)
+    model = fashion_cnn(pretrained=False)
+    for m in model.modules():
+        if isinstance(m, nn.ReLU):
+            m.inplace = True
+    with torch.no_grad():
+        model.bn4.running_mean.fill_(5.0)          # bn4 negative almost everywhere: relu4 would be 0
+    model.eval()
+    x = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(5))
+    got = saliency(model, x, unit_target("bn4", 2), abs=False)
+    xr = x.clone().requires_grad_(True)
+    h = xr
+    for name, m in model.named_children():
+        h = m(h)
+        if name == "bn4":
+            break
+    (expected,) = torch.autograd.grad(h[0, 2].mean(), xr)
+    assert expected.abs().sum() > 0
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(saliency(model, x, unit_target(model.bn4, 2), abs=False), got)
+
+
+def test_probability_target_is_the_softmax():
+    from course_utils.attribution import probability, target_scores
+    model = tiny_model() if "tiny_model" in globals() else nn.Sequential(nn.Flatten(), nn.Linear(16, 4)).eval()
+    x = torch.rand(3, 1, 4, 4)
+    t = torch.tensor([0, 3, 1])
+    with torch.no_grad():
+        p = model(x).softmax(1).gather(1, t[:, None])[:, 0]
+        torch.testing.assert_close(target_scores(model, x, probability(t)), p)
+        torch.testing.assert_close(probability(t)(model, x), p)
+        torch.testing.assert_close(target_scores(model, x, 2), model(x)[:, 2])
+    with pytest.raises(ValueError, match="model: the model gave a non-finite score"):
+        broken = nn.Sequential(nn.Flatten(), nn.Linear(16, 4))
+        with torch.no_grad():
+            broken[1].bias[1] = float("nan")
+        target_scores(broken, x, 1)

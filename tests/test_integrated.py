@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from course_utils.attribution import integrated_gradients, make_baseline, quadrature, unit_target
-from course_utils.attribution.integrated import RULES, gaussian_blur, pixel_range
+from course_utils.attribution.integrated import RULES, gaussian_blur
+from course_utils.models import input_range
 from course_utils.checks.integrated import (check_completeness_gap, check_integrated_gradients,
                                             check_riemann_nodes, small_model)
 from course_utils.models import efficientnet_lite0, fashion_cnn
@@ -208,7 +209,7 @@ def test_baselines():
     assert torch.equal(make_baseline(0.25, x), torch.full_like(x, 0.25))
     noise = make_baseline("noise", x, lite, generator=torch.Generator().manual_seed(0))
     assert noise.min() >= -1 and noise.max() <= 1 and noise.std() > 0.4
-    lo, hi = pixel_range(nn.Identity(), 3)
+    lo, hi = input_range(nn.Identity(), 3)
     assert lo.tolist() == [0, 0, 0] and hi.tolist() == [1, 1, 1]
     blurred = make_baseline("blur", x, lite, blur_sigma=2.0)
     assert blurred.std() < x.std() and torch.allclose(blurred.mean((2, 3)), x.mean((2, 3)), atol=0.05)
@@ -244,9 +245,9 @@ def test_callable_target_for_an_inner_unit():
 # --------------------------------------------------------------------------------------- errors, state
 @pytest.mark.parametrize("kwargs, error, words", [
     (dict(inputs=torch.rand(1, 28, 28)), ValueError, "inputs"),
-    (dict(inputs=torch.ones(1, 1, 28, 28, dtype=torch.long)), TypeError, "floating"),
+    (dict(inputs=torch.ones(1, 1, 28, 28, dtype=torch.long)), TypeError, "float"),
     (dict(steps=0), ValueError, "steps"),
-    (dict(steps=2.5), ValueError, "steps"),
+    (dict(steps=2.5), TypeError, "steps"),
     (dict(rule="simpson"), ValueError, "rule"),
     (dict(baseline="grey"), ValueError, "baseline"),
     (dict(baseline=torch.zeros(1, 1, 14, 14)), ValueError, "baseline"),

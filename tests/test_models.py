@@ -80,3 +80,66 @@ def test_torchvision_model_offline_message_or_model():
         assert "efficientnet_lite0" in str(err)
     else:
         assert not model.training
+
+
+# ------------------------------------------------------------------------------- checkpoint checksums
+def test_shipped_checkpoints_match_their_checksums():
+    from course_utils.models import CHECKPOINT_DIR, CHECKPOINT_SCRIPTS, read_checksums, verify_checkpoints
+    table = read_checksums()
+    assert set(table) == set(CHECKPOINT_SCRIPTS) == {p.name for p in CHECKPOINT_DIR.glob("*.pt")}
+    assert [p.name for p in verify_checkpoints()] == sorted(table)
+
+
+def _corrupt_copy(tmp_path, damage):
+    from course_utils.models import CHECKPOINT_SUMS, read_checksums
+    data = bytearray(FASHION_CHECKPOINT.read_bytes())
+    path = tmp_path / "fashion_cnn.pt"
+    path.write_bytes(bytes(damage(data)))
+    (tmp_path / CHECKPOINT_SUMS).write_text(f"{read_checksums()['fashion_cnn.pt']}  fashion_cnn.pt\n")
+    return path
+
+
+def _flip(position):
+    def damage(data):
+        data[position] ^= 0x10
+        return data
+    return damage
+
+
+@pytest.mark.parametrize("damage", [
+    _flip(-5000),                          # one bit in the tensor data (loaded silently without a checksum)
+    _flip(10),                             # one bit in the zip header (a UnicodeDecodeError without one)
+    lambda data: data[:len(data) // 2],    # truncated (OSError Errno 22 without one)
+], ids=["tensor bit", "header byte", "truncated"])
+def test_damaged_checkpoint_names_the_file_and_how_to_restore_it(tmp_path, damage):
+    from course_utils.models import CheckpointError, load_fashion_checkpoint, verify_checkpoints
+    path = _corrupt_copy(tmp_path, damage)
+    for call in (lambda: load_fashion_checkpoint(path, "train_fashion_cnn.py"), lambda: verify_checkpoints(tmp_path)):
+        with pytest.raises(CheckpointError, match=r"fashion_cnn\.pt is corrupt.*git checkout -- data/models/"
+                                                  r"fashion_cnn\.pt.*scripts/train_fashion_cnn\.py") as err:
+            call()
+        assert isinstance(err.value, ValueError)
+
+
+def test_unreadable_checkpoint_without_checksums_is_a_clear_error(tmp_path):
+    from course_utils.models import CheckpointError, load_fashion_checkpoint
+    path = tmp_path / "mine.pt"
+    path.write_bytes(FASHION_CHECKPOINT.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="mine.pt cannot be read as FashionCNN weights"):
+        load_fashion_checkpoint(path, "train_fashion_cnn.py")
+    torch.save({"w": torch.zeros(1)}, path)
+    with pytest.raises(CheckpointError, match="mine.pt cannot be read"):
+        load_fashion_checkpoint(path, "train_fashion_cnn.py")
+
+
+def test_missing_checkpoint_and_missing_checksum_list(tmp_path):
+    from course_utils.models import load_fashion_checkpoint, record_checksum, verify_checkpoints
+    with pytest.raises(FileNotFoundError, match="git checkout -- data/models/gone.pt"):
+        load_fashion_checkpoint(tmp_path / "gone.pt", "train_fashion_cnn.py")
+    with pytest.raises(FileNotFoundError, match="SHA256SUMS is missing"):
+        verify_checkpoints(tmp_path)
+    path = tmp_path / "fashion_cnn.pt"
+    path.write_bytes(FASHION_CHECKPOINT.read_bytes())
+    record_checksum(path)                                   # what the training scripts do after saving
+    assert [p.name for p in verify_checkpoints(tmp_path)] == ["fashion_cnn.pt"]
+    assert load_fashion_checkpoint(path, "train_fashion_cnn.py").fc.weight.shape == (10, 64)

@@ -6,7 +6,7 @@ from torch import nn
 
 from course_utils.attribution import (apply_bubbles, bubble_masks, bubbles, bubbles_responses, diagnostic_image,
                                       grid_to_pixels, masks_from_centres, occluder_fill, occlusion, occlusion_grid,
-                                      occlusion_outputs, reveal, unit_target, window_positions)
+                                      occlusion_outputs, probability, reveal, unit_target, window_positions)
 from course_utils.checks.occlusion import check_bubble_masks, check_diagnostic_image, check_occlusion_map
 
 
@@ -146,7 +146,7 @@ def test_occluder_fills():
 def test_probability_score_and_unit_target_equal_naive_loop():
     model, x = small_cnn(seed=3), torch.randn(1, 3, 8, 8)
     fill = torch.zeros_like(x)
-    got = occlusion(model, x, 2, window=3, stride=2, score="probability")
+    got = occlusion(model, x, probability(2), window=3, stride=2)
     torch.testing.assert_close(got[:, 0], naive_occlusion(model, x, [2], (3, 3), (2, 2), fill, "probability"),
                                atol=1e-6, rtol=1e-4)
     unit = unit_target("4", channel=5, y=2, x=1)                   # second conv, channel 5, one position
@@ -187,9 +187,9 @@ def test_outputs_and_grid_agree():
     ({"value": torch.zeros(2)}, ValueError, "value: a tensor occluder must have shape"),
     ({"value": "white"}, ValueError, "value: expected one of"),
     ({"batch_size": 0}, ValueError, "batch_size"),
-    ({"score": "softmax"}, ValueError, "score"),
+    ({"target": "softmax"}, TypeError, "target"),
     ({"target": 7}, ValueError, r"target: class indices must lie in \[0, 4\]"),
-    ({"target": torch.tensor([0, 1, 2])}, ValueError, "target: expected 1 class"),
+    ({"target": torch.tensor([0, 1, 2])}, ValueError, "target: expected one class index or 1"),
 ])
 def test_bad_input_is_named(kwargs, error, words):
     args = dict(target=1, window=3, stride=2)
@@ -201,8 +201,8 @@ def test_bad_input_is_named(kwargs, error, words):
 def test_bad_inputs_tensor_and_bubble_arguments():
     with pytest.raises(ValueError, match="inputs: expected a 4-d tensor"):
         occlusion(small_cnn(), torch.rand(3, 10, 10), 1)
-    with pytest.raises(ValueError, match="probability"):
-        occlusion(small_cnn(), torch.rand(1, 3, 10, 10), unit_target("4", 0), score="probability")
+    with pytest.raises(TypeError, match="target"):
+        occlusion(small_cnn(), torch.rand(1, 3, 10, 10), probability(1.0))
     with pytest.raises(ValueError, match="centres"):
         masks_from_centres(torch.zeros(4, 2), 5, 5, 1.0)
     with pytest.raises(ValueError, match="sigma"):
@@ -222,7 +222,7 @@ def test_model_restored_even_on_error():
     model[0].weight.requires_grad_(False)
     x = torch.rand(1, 3, 8, 8)
     occlusion(model, x, 1, window=3, stride=3)
-    bubbles(model, x, 1, n_masks=4, n_bubbles=2, sigma=1.0)
+    bubbles(model, x, probability(1), n_masks=4, n_bubbles=2, sigma=1.0)
     with pytest.raises(ValueError):
         occlusion(model, x, 99, window=3, stride=3)
     assert model.training and model[1].training
@@ -278,7 +278,7 @@ def test_bubbles_finds_the_half_the_model_looks_at():
     w = torch.zeros(1, 12, 12)
     w[..., :6] = 0.2
     model, x = linear_model(w), torch.ones(1, 1, 12, 12)
-    d = bubbles(model, x, 0, n_masks=300, n_bubbles=3, sigma=1.5, seed=0)
+    d = bubbles(model, x, probability(0), n_masks=300, n_bubbles=3, sigma=1.5, seed=0)
     assert d.shape == x.shape
     left, right = d[0, 0, :, :5].mean(), d[0, 0, :, 7:].mean()
     # with a fixed number of bubbles, more visibility on the left means less on the right: negative there

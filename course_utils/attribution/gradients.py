@@ -17,40 +17,45 @@ from torch import nn
 
 from ..hooks import preserved_state
 from ..progress import progress
-from ._common import Target, check_batch_size, check_inputs, input_gradients, resolve_target, target_scores
+from ..validation import check_bool, check_images, one_of, positive_float, positive_int
+from ._common import check_call, gradients_and_scores, input_gradients
 
 
-def saliency(model: nn.Module, inputs: torch.Tensor, target: Target, abs: bool = True,
+def saliency(model: nn.Module, inputs: torch.Tensor, target, abs: bool = True,
              batch_size: int = 64, show_progress: bool = False) -> torch.Tensor:
     """Gradient of the target score with respect to each input pixel: N×C×H×W → N×C×H×W.
 
     With ``abs=True`` (default) the magnitude |∂S_c/∂x| of Simonyan et al.; with ``abs=False`` the signed
-    gradient. Use the logit (the default for an int/tensor ``target``), not the softmax probability:
-    the probability can also rise by lowering the other classes' scores.
+    gradient. Use the logit (the default for an int/tensor ``target``), not the softmax probability
+    (``probability(c)``): the probability can also rise by lowering the other classes' scores.
     For the paper's single map per image take ``reduce_channels(result, "max")``.
     """
+    check_bool(abs, "abs")
     grads, _ = input_gradients(model, inputs, target, batch_size=batch_size, show_progress=show_progress)
     return grads.abs() if abs else grads
 
 
-def input_x_gradient(model: nn.Module, inputs: torch.Tensor, target: Target, batch_size: int = 64,
+def input_x_gradient(model: nn.Module, inputs: torch.Tensor, target, batch_size: int = 64,
                      show_progress: bool = False) -> torch.Tensor:
     """Input × Gradient, x ⊙ ∂S_c/∂x: N×C×H×W → N×C×H×W (signed).
 
     The first-order Taylor term of S_c(x) − S_c(0): exact for a linear model without bias, where its sum
     over pixels equals the score. A pixel whose (normalized) value is 0 always gets 0.
     """
-    grads, _ = input_gradients(model, inputs, target, batch_size=batch_size, show_progress=show_progress)
-    return inputs.detach() * grads
+    x, _ = check_call(model, inputs, target)
+    grads, _ = input_gradients(model, x, target, batch_size=batch_size, show_progress=show_progress)
+    return x * grads
 
 
 def noise_scale(inputs: torch.Tensor, noise_level: float) -> torch.Tensor:
     """σ for each input: ``noise_level`` × (max − min of that input), shape N×1×1×1."""
-    flat = inputs.detach().flatten(1)
+    x = check_images(inputs, "inputs")
+    noise_level = positive_float(noise_level, "noise_level", allow_zero=True)
+    flat = (inputs if inputs.dtype == torch.float64 else x).detach().flatten(1)
     return (noise_level * (flat.amax(1) - flat.amin(1))).view(-1, 1, 1, 1)
 
 
-def smoothgrad(model: nn.Module, inputs: torch.Tensor, target: Target, noise_level: float = 0.15,
+def smoothgrad(model: nn.Module, inputs: torch.Tensor, target, noise_level: float = 0.15,
                n_samples: int = 25, abs: bool = False, batch_size: int = 64,
                generator: torch.Generator | None = None, seed: int = 0,
                show_progress: bool = False) -> torch.Tensor:
@@ -62,19 +67,15 @@ def smoothgrad(model: nn.Module, inputs: torch.Tensor, target: Target, noise_lev
     ``batch_size``; the noise comes from ``generator`` (default: a new one seeded with ``seed``) and is
     drawn image by image, so the result does not depend on ``batch_size``.
     """
-    check_inputs(inputs)
-    check_batch_size(batch_size)
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples: expected a positive int, got {n_samples!r}")
-    if not isinstance(noise_level, (int, float)) or isinstance(noise_level, bool) or noise_level < 0:
-        raise ValueError(f"noise_level: expected a number ≥ 0 (a fraction of the input range), got {noise_level!r}")
+    x0, target = check_call(model, inputs, target)
+    batch_size = positive_int(batch_size, "batch_size")
+    n_samples = positive_int(n_samples, "n_samples")
+    check_bool(abs, "abs")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator: expected a torch.Generator or None, got {type(generator).__name__}")
-    gen = generator if generator is not None else torch.Generator().manual_seed(seed)
-    n = len(inputs)
-    target = resolve_target(target, n)
-    sigma = noise_scale(inputs, noise_level)
-    x0 = inputs.detach()
+    gen = generator if generator is not None else torch.Generator().manual_seed(positive_int(seed, "seed", 0))
+    n = len(x0)
+    sigma = noise_scale(x0, noise_level)
     total = torch.zeros_like(x0)
     noise: dict[int, torch.Tensor] = {}   # image index → its n_samples × C×H×W noise, drawn in image order
 
@@ -87,13 +88,11 @@ def smoothgrad(model: nn.Module, inputs: torch.Tensor, target: Target, noise_lev
     with preserved_state(model):
         starts = range(0, n * n_samples, batch_size)
         for start in progress(starts, enabled=show_progress, desc="smoothgrad"):
+            # copy k of the batch is sample samples[k] of image images[k]
             flat = torch.arange(start, min(start + batch_size, n * n_samples))
             images, samples = flat // n_samples, flat % n_samples
             eps = torch.stack([noise_for(int(i))[int(s)] for i, s in zip(images, samples)])
-            x = (x0[images] + sigma[images] * eps).requires_grad_(True)
-            t = target if callable(target) else target[images]
-            scores = target_scores(model, x, t)
-            (g,) = torch.autograd.grad(scores.sum(), x)
+            g, _ = gradients_and_scores(model, x0[images] + sigma[images] * eps, target[images])
             total.index_add_(0, images.to(x0.device), g)
     mean = total / n_samples
     return mean.abs() if abs else mean
@@ -102,11 +101,11 @@ def smoothgrad(model: nn.Module, inputs: torch.Tensor, target: Target, noise_lev
 def reduce_channels(attribution: torch.Tensor, how: str = "max") -> torch.Tensor:
     """One map per image, N×C×H×W → N×1×H×W: ``"max"`` of |a| over channels (Simonyan et al.),
     ``"sum"`` (keeps signs; the total attribution of the pixel) or ``"mean_abs"``."""
-    check_inputs(attribution, "attribution")
+    checked = check_images(attribution, "attribution")
+    one_of(how, "how", ("max", "sum", "mean_abs"))
+    a = attribution if attribution.dtype == torch.float64 else checked
     if how == "max":
-        return attribution.abs().amax(1, keepdim=True)
+        return a.abs().amax(1, keepdim=True)
     if how == "sum":
-        return attribution.sum(1, keepdim=True)
-    if how == "mean_abs":
-        return attribution.abs().mean(1, keepdim=True)
-    raise ValueError(f"how: expected 'max', 'sum' or 'mean_abs', got {how!r}")
+        return a.sum(1, keepdim=True)
+    return a.abs().mean(1, keepdim=True)

@@ -28,7 +28,6 @@ import contextlib
 from collections import Counter
 from typing import Callable, Iterator
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -36,26 +35,34 @@ from torch.overrides import TorchFunctionMode
 
 from ..hooks import preserved_state
 from ..progress import progress
-from ._common import Target, batches, check_batch_size, check_inputs, resolve_target, target_scores
+from ..validation import check_bool, one_of, positive_int
+from ._common import batches, check_call
 
 
 # ------------------------------------------------------------------------------------ the three rules
-def relu_backward_gradient(x: torch.Tensor, grad_output: torch.Tensor) -> torch.Tensor:
-    """Backprop through a ReLU: pass g where the forward input was positive. Shapes: any, equal."""
-    return grad_output * (x > 0)
+# ``derivative`` is the activation's local derivative where it is not ReLU's [x > 0] (ReLU6: [0 < x < 6],
+# LeakyReLU: 1 or its slope); it is also what the autograd Function below keeps instead of x, which an
+# in-place activation overwrites.
+def relu_backward_gradient(x: torch.Tensor, grad_output: torch.Tensor,
+                           derivative: torch.Tensor | None = None) -> torch.Tensor:
+    """Backprop through a ReLU: pass g where the forward input was positive, g · [x > 0]. Shapes: any, equal."""
+    return grad_output * ((x > 0) if derivative is None else derivative)
 
 
-def relu_backward_deconvnet(x: torch.Tensor, grad_output: torch.Tensor) -> torch.Tensor:
-    """DeconvNet through a ReLU: keep the positive part of g, whatever the forward input was."""
+def relu_backward_deconvnet(x: torch.Tensor, grad_output: torch.Tensor,
+                            derivative: torch.Tensor | None = None) -> torch.Tensor:
+    """DeconvNet through a ReLU: keep the positive part of g, max(g, 0), whatever the forward input was."""
     return grad_output.clamp(min=0)
 
 
-def relu_backward_guided(x: torch.Tensor, grad_output: torch.Tensor) -> torch.Tensor:
-    """Guided backprop through a ReLU: positive g, and only where the forward input was positive."""
-    return grad_output.clamp(min=0) * (x > 0)
+def relu_backward_guided(x: torch.Tensor, grad_output: torch.Tensor,
+                         derivative: torch.Tensor | None = None) -> torch.Tensor:
+    """Guided backprop through a ReLU: positive g, and only where the forward input was positive,
+    max(g, 0) · [x > 0]."""
+    return grad_output.clamp(min=0) * ((x > 0) if derivative is None else derivative)
 
 
-RELU_BACKWARD_RULES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+RELU_BACKWARD_RULES: dict[str, Callable[..., torch.Tensor]] = {
     "gradient": relu_backward_gradient,
     "deconvnet": relu_backward_deconvnet,
     "guided": relu_backward_guided,
@@ -63,14 +70,13 @@ RELU_BACKWARD_RULES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tens
 
 
 def _check_rule(rule: str) -> str:
-    if rule not in RELU_BACKWARD_RULES:
-        raise ValueError(f"rule: expected one of {sorted(RELU_BACKWARD_RULES)}, got {rule!r}")
-    return rule
+    return one_of(rule, "rule", sorted(RELU_BACKWARD_RULES))
 
 
 # --------------------------------------------------------------- an activation with a chosen backward
 class _ReluLike(torch.autograd.Function):
-    """Forward: relu / clip(0, upper) / leaky relu. Backward: the chosen rule times the local derivative."""
+    """Forward: relu / clip(0, upper) / leaky relu. Backward: the chosen rule of RELU_BACKWARD_RULES, with
+    the activation's local derivative in place of [x > 0]."""
 
     @staticmethod
     def forward(ctx, x, kind: str, param: float, rule: str):
@@ -88,12 +94,7 @@ class _ReluLike(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         (slope,) = ctx.saved_tensors
-        if ctx.rule == "gradient":
-            grad = grad_output * slope
-        elif ctx.rule == "deconvnet":
-            grad = grad_output.clamp(min=0)
-        else:
-            grad = grad_output.clamp(min=0) * slope
+        grad = RELU_BACKWARD_RULES[ctx.rule](None, grad_output, derivative=slope)
         return grad, None, None, None
 
 
@@ -187,7 +188,7 @@ def override_relu_backward(rule: str = "guided", strict: bool = True) -> Iterato
 
 
 # ------------------------------------------------------------------------------- attribution methods
-def modified_gradient(model: nn.Module, inputs: torch.Tensor, target: Target, rule: str,
+def modified_gradient(model: nn.Module, inputs: torch.Tensor, target, rule: str,
                       batch_size: int = 64, strict: bool = True, show_progress: bool = False) -> torch.Tensor:
     """∂S_c/∂x with ``rule`` at every ReLU-like activation: N×C×H×W → N×C×H×W (signed).
 
@@ -195,26 +196,25 @@ def modified_gradient(model: nn.Module, inputs: torch.Tensor, target: Target, ru
     the model runs no ReLU-like activation: the result would be the plain gradient under another name.
     """
     _check_rule(rule)
-    check_inputs(inputs)
-    check_batch_size(batch_size)
-    target = resolve_target(target, len(inputs))
+    x, target = check_call(model, inputs, target)
+    batch_size = positive_int(batch_size, "batch_size")
+    check_bool(strict, "strict")
     grads = []
     with preserved_state(model):
-        for sl in progress(list(batches(len(inputs), batch_size)), enabled=show_progress, desc=rule):
-            x = inputs[sl].detach().clone().requires_grad_(True)
-            t = target if callable(target) else target[sl]
+        for sl in progress(list(batches(len(x), batch_size)), enabled=show_progress, desc=rule):
+            xb = x[sl].clone().requires_grad_(True)
             with override_relu_backward(rule, strict) as mode:
-                scores = target_scores(model, x, t)
+                scores = target[sl].scores(model, xb)
             if not mode.counts:
                 raise ValueError(f"model: no ReLU-like activation (nn.ReLU, nn.ReLU6, nn.LeakyReLU, F.relu, ...) "
-                                 f"ran in the forward pass of {type(model).__name__}, so there is nothing to apply "
-                                 f"the {rule!r} rule to")
-            (g,) = torch.autograd.grad(scores.sum(), x)
+                                 f"ran in the forward pass of {type(model).__name__} before the target's score, so "
+                                 f"there is nothing to apply the {rule!r} rule to")
+            (g,) = torch.autograd.grad(scores.sum(), xb)
             grads.append(g)
     return torch.cat(grads)
 
 
-def guided_backprop(model: nn.Module, inputs: torch.Tensor, target: Target, batch_size: int = 64,
+def guided_backprop(model: nn.Module, inputs: torch.Tensor, target, batch_size: int = 64,
                     strict: bool = True, show_progress: bool = False) -> torch.Tensor:
     """Guided backpropagation (Springenberg et al. 2015): N×C×H×W → N×C×H×W (signed).
 
@@ -223,7 +223,7 @@ def guided_backprop(model: nn.Module, inputs: torch.Tensor, target: Target, batc
     return modified_gradient(model, inputs, target, "guided", batch_size, strict, show_progress)
 
 
-def deconvnet(model: nn.Module, inputs: torch.Tensor, target: Target, batch_size: int = 64,
+def deconvnet(model: nn.Module, inputs: torch.Tensor, target, batch_size: int = 64,
               strict: bool = True, show_progress: bool = False) -> torch.Tensor:
     """DeconvNet reconstruction (Zeiler & Fergus 2014): N×C×H×W → N×C×H×W (signed).
 
@@ -232,44 +232,3 @@ def deconvnet(model: nn.Module, inputs: torch.Tensor, target: Target, batch_size
     """
     return modified_gradient(model, inputs, target, "deconvnet", batch_size, strict, show_progress)
 
-
-# ----------------------------------------------------------------------- sanity checks (Adebayo et al.)
-def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Spearman rank correlation between matching maps: two N×… tensors → N values in [−1, 1].
-
-    Each map is flattened, ranked (ties get their average rank) and the Pearson correlation of the ranks
-    is returned. A constant map has no ranking: its correlation is NaN.
-    """
-    from scipy.stats import rankdata
-    if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
-        raise TypeError("a, b: expected two tensors of the same shape N×…")
-    if a.shape != b.shape or a.ndim < 2:
-        raise ValueError(f"a, b: expected two tensors of the same shape N×…, got {tuple(a.shape)} and {tuple(b.shape)}")
-    ra = rankdata(a.detach().flatten(1).cpu().double().numpy(), axis=1)
-    rb = rankdata(b.detach().flatten(1).cpu().double().numpy(), axis=1)
-    ra, rb = ra - ra.mean(1, keepdims=True), rb - rb.mean(1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (ra * rb).sum(1) / np.sqrt((ra * ra).sum(1) * (rb * rb).sum(1))
-    return torch.from_numpy(r)
-
-
-def randomize_layers(model: nn.Module, layers: list[str], seed: int = 0) -> nn.Module:
-    """A copy of ``model`` whose ``layers`` (names of modules with parameters) get fresh random weights.
-
-    Conv/linear weights are redrawn with PyTorch's default initialization (``reset_parameters``); batch
-    norms are left alone (they only rescale). The original model is not touched. Cascading randomization
-    (Adebayo et al. 2018) calls this with the top layer, then the top two, ...
-    """
-    import copy
-    from ..hooks import get_layer
-    clone = copy.deepcopy(model)
-    with torch.random.fork_rng(devices=[]):   # reset_parameters draws from the global generator
-        torch.manual_seed(seed)
-        for name in layers:
-            module = get_layer(clone, name)
-            resettable = [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-            if not resettable:
-                raise ValueError(f"layers: {name!r} has no convolution or linear layer to randomize")
-            for m in resettable:
-                m.reset_parameters()
-    return clone

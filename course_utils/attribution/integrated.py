@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -27,9 +27,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..hooks import preserved_state
+from ..models import input_range
 from ..progress import progress
-from ._common import (Target, auto_batch_size, batches, check_inputs, input_gradients, resolve_target,
-                      target_scores)
+from ..validation import check_bool, check_images, check_module, one_of, positive_float, positive_int
+from ._common import auto_batch_size, batches, check_call, gradients_and_scores
 
 RULES = ("left", "right", "midpoint", "trapezoid", "gauss_legendre")
 BASELINES = ("black", "zeros", "blur", "noise")
@@ -41,10 +42,10 @@ def quadrature(steps: int, rule: str = "gauss_legendre") -> tuple[torch.Tensor, 
     ``left``: α = 0, 1/m, …, (m−1)/m; ``right``: α = 1/m, …, 1 (the paper's sum); ``midpoint``:
     α = (k + ½)/m; all with weights 1/m. ``trapezoid``: α = 0, 1/m, …, 1 with weights 1/m, ends halved
     (m + 1 points). ``gauss_legendre``: the m Legendre nodes mapped from [−1, 1] to [0, 1].
+    The course's one quadrature: integrated gradients on images and on token embeddings both use it.
     """
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps: expected a positive int, got {steps!r}")
-    m = int(steps)
+    m = positive_int(steps, "steps")
+    one_of(rule, "rule", RULES)
     k = torch.arange(m, dtype=torch.float64)
     if rule == "left":
         return k / m, torch.full((m,), 1 / m, dtype=torch.float64)
@@ -56,28 +57,8 @@ def quadrature(steps: int, rule: str = "gauss_legendre") -> tuple[torch.Tensor, 
         w = torch.full((m + 1,), 1 / m, dtype=torch.float64)
         w[0] = w[-1] = 0.5 / m
         return torch.arange(m + 1, dtype=torch.float64) / m, w
-    if rule == "gauss_legendre":
-        nodes, weights = np.polynomial.legendre.leggauss(m)
-        return torch.from_numpy((nodes + 1) / 2), torch.from_numpy(weights / 2)
-    raise ValueError(f"rule: expected one of {RULES}, got {rule!r}")
-
-
-def pixel_range(model: nn.Module, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel values (lo, hi) that black and white pixels take in ``model``'s input space.
-
-    The course models and torchvision's ImageNet models normalize with a known mean/std (see
-    ``course_utils.models.preprocess``); any other model is assumed to take raw pixels in [0, 1].
-    Returns two tensors of shape C.
-    """
-    from ..models import EfficientNetLite0, FashionCNN, _norm_stats
-    known = isinstance(model, (EfficientNetLite0, FashionCNN)) or type(model).__module__.startswith(
-        "torchvision.models")
-    if known:
-        mean, std, _ = _norm_stats(model)
-        if len(mean) == channels:
-            mean, std = torch.tensor(mean), torch.tensor(std)
-            return (0 - mean) / std, (1 - mean) / std
-    return torch.zeros(channels), torch.ones(channels)
+    nodes, weights = np.polynomial.legendre.leggauss(m)
+    return torch.from_numpy((nodes + 1) / 2), torch.from_numpy(weights / 2)
 
 
 def gaussian_blur(inputs: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -97,56 +78,94 @@ def gaussian_blur(inputs: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(out, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)  # along y
 
 
+def _constant(value, name: str) -> float | None:
+    """A number baseline as a finite float (None when ``value`` is not a number)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name}: expected one of {BASELINES}, a number or a tensor, got a bool")
+    if not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{name}: a constant baseline must be a finite number, got {value}")
+    return float(value)
+
+
+def _make_baseline(kind, x: torch.Tensor, model: nn.Module | None, blur_sigma: float | None,
+                   generator: torch.Generator | None, name: str) -> torch.Tensor:
+    """``make_baseline`` on checked inputs; errors name the caller's argument ``name``."""
+    n, c, h, w = x.shape
+    value = _constant(kind, name)
+    if value is not None:
+        return torch.full_like(x, value)
+    if not isinstance(kind, str):
+        raise TypeError(f"{name}: expected one of {BASELINES}, a number or a tensor, got {type(kind).__name__}")
+    one_of(kind, name, BASELINES)
+    if kind == "zeros":
+        return torch.zeros_like(x)
+    if kind == "blur":
+        sigma = max(h, w) / 10 if blur_sigma is None else positive_float(blur_sigma, "blur_sigma", allow_zero=True)
+        return gaussian_blur(x, sigma)
+    lo, hi = (t.to(x).view(1, c, 1, 1) for t in input_range(model, c))   # black and white pixels
+    if kind == "black":
+        return lo.expand_as(x).clone()
+    u = torch.rand(x.shape, generator=generator, dtype=torch.float64).to(x)
+    return lo + u * (hi - lo)
+
+
 def make_baseline(kind: str | float, inputs: torch.Tensor, model: nn.Module | None = None, *,
                   blur_sigma: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """A baseline for each input: N×C×H×W, same dtype/device as ``inputs``.
 
-    ``kind``: ``"black"`` (black pixels in the model's input space, see ``pixel_range``), ``"zeros"``
+    ``kind``: ``"black"`` (black pixels in the model's input space, ``models.input_range``), ``"zeros"``
     (the all-zero tensor), ``"blur"`` (the input blurred with σ = ``blur_sigma``, default a tenth of the
     image side), ``"noise"`` (uniform noise between the black and white values, drawn from ``generator``),
     or a number (a constant image).
     """
-    check_inputs(inputs)
-    n, c, h, w = inputs.shape
-    if isinstance(kind, (int, float)) and not isinstance(kind, bool):
-        return torch.full_like(inputs, float(kind))
-    if kind == "zeros":
-        return torch.zeros_like(inputs)
-    if kind == "blur":
-        sigma = max(h, w) / 10 if blur_sigma is None else float(blur_sigma)
-        return gaussian_blur(inputs.detach(), sigma)
-    if kind in ("black", "noise"):
-        lo, hi = (t.to(inputs).view(1, c, 1, 1) for t in pixel_range(model, c))
-        if kind == "black":
-            return lo.expand_as(inputs).clone()
-        u = torch.rand(inputs.shape, generator=generator, dtype=torch.float64).to(inputs)
-        return lo + u * (hi - lo)
-    raise ValueError(f"baseline: expected one of {BASELINES}, a number or a tensor shaped like inputs, "
-                     f"got {kind!r}")
+    if model is not None:
+        x = check_call(model, inputs, 0)[0]
+    else:
+        checked = check_images(inputs, "inputs")
+        x = (inputs if inputs.dtype == torch.float64 else checked).detach()
+    return _make_baseline(kind, x, model, blur_sigma, generator, "kind")
 
 
-def _baselines(baseline, inputs: torch.Tensor, model: nn.Module, n_baselines: int, seed: int,
+def _baselines(baseline, x: torch.Tensor, model: nn.Module, n_baselines: int, seed: int,
                blur_sigma: float | None) -> torch.Tensor:
     """All baselines as an N×B×C×H×W tensor (B = number of baselines averaged over)."""
     generator = torch.Generator().manual_seed(seed)
     if isinstance(baseline, (list, tuple)):
         if not baseline:
             raise ValueError("baseline: expected at least one baseline in the list")
-        parts = [_baselines(b, inputs, model, 1, seed + i, blur_sigma) for i, b in enumerate(baseline)]
+        parts = [_baselines(b, x, model, 1, seed + i, blur_sigma) for i, b in enumerate(baseline)]
         return torch.cat(parts, 1)
     if isinstance(baseline, torch.Tensor):
-        if not baseline.is_floating_point():
-            raise TypeError(f"baseline: expected a floating-point tensor, got {baseline.dtype}")
-        b = baseline.to(inputs)
+        b = check_images(baseline, "baseline", model=model, ndim=baseline.ndim if baseline.ndim in (3, 4) else 4)
+        b = (baseline if baseline.dtype == torch.float64 else b).to(x)
         if b.ndim == 3:
             b = b[None]
-        if b.ndim != 4 or b.shape[1:] != inputs.shape[1:] or b.shape[0] not in (1, len(inputs)):
-            raise ValueError(f"baseline: expected a tensor of shape {tuple(inputs.shape)} (or 1×C×H×W / C×H×W), "
+        if b.shape[1:] != x.shape[1:] or b.shape[0] not in (1, len(x)):
+            raise ValueError(f"baseline: expected a tensor of shape {tuple(x.shape)} (or 1×C×H×W / C×H×W), "
                              f"got {tuple(baseline.shape)}")
-        return b.expand_as(inputs)[:, None].clone()
+        return b.expand_as(x)[:, None].clone()
     repeats = n_baselines if baseline == "noise" else 1
-    return torch.stack([make_baseline(baseline, inputs, model, blur_sigma=blur_sigma, generator=generator)
+    return torch.stack([_make_baseline(baseline, x, model, blur_sigma, generator, "baseline")
                         for _ in range(repeats)], 1)
+
+
+def _path_blocks(n: int, b: int, s: int, batch_size: int) -> Iterator[tuple[slice, slice, slice]]:
+    """(inputs, baselines, steps) slices covering every path point, at most ``batch_size`` points each:
+    the whole paths of several inputs when they fit in one pass, else pieces of one path."""
+    if b * s <= batch_size:
+        for inputs in batches(n, batch_size // (b * s)):
+            yield inputs, slice(0, b), slice(0, s)
+    elif s <= batch_size:
+        for i in range(n):
+            for bases in batches(b, batch_size // s):
+                yield slice(i, i + 1), bases, slice(0, s)
+    else:
+        for i in range(n):
+            for j in range(b):
+                for steps in batches(s, batch_size):
+                    yield slice(i, i + 1), slice(j, j + 1), steps
 
 
 @dataclass
@@ -163,7 +182,7 @@ class IGPath:
     slopes: torch.Tensor
 
 
-def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target: Target,
+def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target,
                          baseline: str | float | torch.Tensor | Sequence = "black", steps: int = 32,
                          rule: str = "gauss_legendre", batch_size: int | None = None, n_baselines: int = 1,
                          return_error: bool = False, blur_sigma: float | None = None, seed: int = 0,
@@ -183,47 +202,42 @@ def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target: Target,
     also returns an ``IGPath`` (scores and slopes dF/dα at every node); the result is then
     ``attributions[, error][, path]``.
     """
-    check_inputs(inputs)
-    batch_size = auto_batch_size(batch_size, inputs.shape[1:])
-    if isinstance(n_baselines, bool) or not isinstance(n_baselines, int) or n_baselines < 1:
-        raise ValueError(f"n_baselines: expected a positive int, got {n_baselines!r}")
+    x, target = check_call(model, inputs, target)
+    batch_size = auto_batch_size(batch_size, x.shape[1:])
+    n_baselines = positive_int(n_baselines, "n_baselines")
+    check_bool(return_error, "return_error")
+    check_bool(return_path, "return_path")
     if n_baselines > 1 and not (isinstance(baseline, str) and baseline == "noise"):
         raise ValueError(f"n_baselines: averaging over {n_baselines} baselines needs baseline='noise' "
                          "(or pass a list of baselines)")
-    alphas, weights = quadrature(steps, rule)
-    target = resolve_target(target, len(inputs))
-    x = inputs.detach()
-    base = _baselines(baseline, x, model, n_baselines, seed, blur_sigma)      # N×B×C×H×W
-    n, b = base.shape[:2]
-    alphas, weights = alphas.to(x), weights.to(x)
-    s = len(alphas)
-    delta = (x[:, None] - base).reshape(n * b, *x.shape[1:])                  # x − x', one row per (n, b)
-    flat_base = base.reshape(n * b, *x.shape[1:])
-    total = torch.zeros_like(delta)                                          # Σ_k w_k ∇F(γ(α_k))
-    scores = torch.zeros(n * b * s, dtype=x.dtype, device=x.device)
-    slopes = torch.zeros_like(scores)
+    alphas, weights = (t.to(x) for t in quadrature(steps, rule))              # S nodes α_k and weights w_k
+    base = _baselines(baseline, x, model, n_baselines, positive_int(seed, "seed", 0), blur_sigma)  # N×B×C×H×W
+    n, b, s = base.shape[0], base.shape[1], len(alphas)
+    delta = x[:, None] - base                                                # N×B×C×H×W: x − x'
+    grad_sum = torch.zeros_like(delta)                                       # Σ_k w_k ∇F(x' + α_k (x − x'))
+    scores = x.new_zeros(n, b, s)                                            # F at each path point
+    slopes = x.new_zeros(n, b, s)                                            # dF/dα = ∇F · (x − x')
+    each_point = (1, 1, -1, 1, 1, 1)                                         # α_k, w_k against I×B×K×C×H×W
     with preserved_state(model):
-        for sl in progress(list(batches(n * b * s, batch_size)), enabled=show_progress, desc="IG steps"):
-            idx = torch.arange(sl.start, sl.stop)
-            row, k = idx // s, idx % s                                       # row = n·B + b
-            shape = (-1,) + (1,) * (x.ndim - 1)
-            points = flat_base[row] + alphas[k].view(shape) * delta[row]
-            t = target if callable(target) else target[row // b]
-            grads, f = input_gradients(model, points, t, batch_size=len(idx))
-            total.index_add_(0, row, grads * weights[k].view(shape))
-            scores[sl], slopes[sl] = f, (grads * delta[row]).flatten(1).sum(1)
-        attributions = (delta * total).view(n, b, *x.shape[1:]).mean(1)
-        extra: tuple = ()
-        if return_path:
-            extra = (IGPath(alphas, weights, scores.view(n, b, s), slopes.view(n, b, s)),)
+        blocks = list(_path_blocks(n, b, s, batch_size))
+        for ii, jj, kk in progress(blocks, enabled=show_progress, desc="IG steps"):
+            # path points γ(α_k) = x' + α_k (x − x') of inputs ii, baselines jj, nodes kk: I×B×K×C×H×W
+            points = base[ii, jj, None] + alphas[kk].view(each_point) * delta[ii, jj, None]
+            of_input = torch.arange(n)[ii].view(-1, 1, 1).expand(points.shape[:3])   # which input, per point
+            grads, f = gradients_and_scores(model, points.flatten(0, 2), target[of_input.flatten()])
+            grads = grads.view(points.shape)
+            grad_sum[ii, jj] += (weights[kk].view(each_point) * grads).sum(2)
+            scores[ii, jj, kk] = f.view(points.shape[:3])
+            slopes[ii, jj, kk] = (grads * delta[ii, jj, None]).flatten(3).sum(3)
+        attributions = (delta * grad_sum).mean(1)                           # (x − x') ⊙ Σ_k w_k ∇F, mean over B
+        extra: tuple = (IGPath(alphas, weights, scores, slopes),) if return_path else ()
         if not return_error:
             return (attributions, *extra) if extra else attributions
-        with torch.no_grad():
-            f_x = torch.cat([target_scores(model, x[sl], target if callable(target) else target[sl])
-                             for sl in batches(n, batch_size)])
-            rows = torch.arange(n * b)
-            f_base = torch.cat([target_scores(model, flat_base[sl], target if callable(target)
-                                              else target[rows[sl] // b]) for sl in batches(n * b, batch_size)])
-        expected = f_x - f_base.view(n, b).mean(1)
-        error = attributions.flatten(1).sum(1) - expected
+        with torch.no_grad():                                                # completeness: F(x) − mean_b F(x'_b)
+            f_x = torch.cat([target[sl].scores(model, x[sl]) for sl in batches(n, batch_size)])
+            flat_base = base.flatten(0, 1)                                   # (N·B)×C×H×W, input-major
+            of_input = torch.arange(n).repeat_interleave(b)
+            f_base = torch.cat([target[of_input[sl]].scores(model, flat_base[sl])
+                                for sl in batches(n * b, batch_size)])
+        error = attributions.flatten(1).sum(1) - (f_x - f_base.view(n, b).mean(1))
     return (attributions, error, *extra)

@@ -18,7 +18,8 @@ between windows are never covered and get 0). For window position p the score dr
 and the map at pixel (i, j) is the mean of Δ_p over the windows that cover (i, j) (``grid_to_pixels``). The
 map has the input's shape (the value is repeated over channels, since a window hides all channels at once).
 
-* ``occlusion(model, inputs, target, window, stride, value, ...)`` → N×C×H×W map of score drops.
+* ``occlusion(model, inputs, target, window, stride, value, ...)`` → N×C×H×W map of score drops (the target
+  is a class logit, ``probability(c)``, ``unit_target(...)`` or any callable; see ``attribution.targets``).
 * ``occlusion_grid(...)`` → N×Gh×Gw occluded target scores, one per window position.
 * ``grid_to_pixels(grid, H, W, window, stride, mode)`` → per-pixel map (mean over covering windows, or the
   nearest window's value for categorical grids).
@@ -33,12 +34,14 @@ record the model's response; regions whose visibility goes with a high response 
 * ``bubble_masks(n, height, width, n_bubbles, sigma, generator)`` → n×1×H×W masks in [0, 1].
 * ``masks_from_centres(centres, height, width, sigma)`` → the same from given bubble centres.
 * ``apply_bubbles(inputs, masks, value)``: ``mask·x + (1 − mask)·fill``.
-* ``bubbles_responses(model, inputs, target, masks, ...)`` → N×M responses.
+* ``bubbles_responses(model, inputs, target, masks, ...)`` → N×M responses (Gosselin & Schyns' observer
+  answers right or wrong: pass ``probability(c)`` for the model's equivalent; a logit can be negative).
 * ``diagnostic_image(masks, responses, method)`` → 1×H×W signed diagnostic image.
 * ``bubbles(model, inputs, target, ...)`` → N×C×H×W diagnostic images (all the steps above).
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -46,11 +49,11 @@ from torch import nn
 
 from ..hooks import preserved_state
 from ..progress import progress
-from ._common import Target, auto_batch_size, check_inputs, resolve_target
+from ..validation import check_finite, check_images, one_of, positive_float, positive_int
+from ._common import auto_batch_size, check_call
 from .integrated import gaussian_blur  # shared with integrated gradients' blurred baseline
 
 OCCLUDERS = ("zero", "mean", "blur", "bright")
-SCORES = ("logit", "probability")
 
 
 # ------------------------------------------------------------------------------------------ argument checks
@@ -69,6 +72,7 @@ def _pair(v, name: str) -> tuple[int, int]:
 
 
 def _check_window(window, stride, height: int, width: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    height, width = positive_int(height, "height"), positive_int(width, "width")
     wh, ww = _pair(window, "window")
     sh, sw = _pair(stride, "stride")
     if wh > height or ww > width:
@@ -85,10 +89,10 @@ def window_positions(size: int, window: int, stride: int) -> list[int]:
     >>> window_positions(10, 4, 4)
     [0, 4, 6]
     """
+    size, window, stride = (positive_int(v, name) for v, name in ((size, "size"), (window, "window"),
+                                                                   (stride, "stride")))
     if window > size:
         raise ValueError(f"window: {window} is larger than the image side ({size})")
-    if stride < 1:
-        raise ValueError(f"stride: expected a positive int, got {stride}")
     starts = list(range(0, size - window + 1, stride))
     if starts[-1] != size - window:
         starts.append(size - window)
@@ -112,7 +116,12 @@ def grid_to_pixels(grid: torch.Tensor, height: int, width: int, window, stride, 
     grids such as the most likely class; works for any dtype).
     """
     (wh, ww), (sh, sw) = _check_window(window, stride, height, width)
+    one_of(mode, "mode", ("mean", "nearest"))
     rows, cols = _coverage(height, wh, sh), _coverage(width, ww, sw)
+    if not isinstance(grid, torch.Tensor):
+        raise TypeError(f"grid: expected a tensor …×Gh×Gw, got {type(grid).__name__}")
+    if grid.is_floating_point():
+        check_finite(grid, "grid")
     if grid.ndim < 2 or grid.shape[-2:] != (rows.shape[1], cols.shape[1]):
         raise ValueError(f"grid: expected ...×{rows.shape[1]}×{cols.shape[1]} values for this window and "
                          f"stride, got shape {tuple(grid.shape)}")
@@ -121,8 +130,6 @@ def grid_to_pixels(grid: torch.Tensor, height: int, width: int, window, stride, 
             centres = torch.tensor(window_positions(size, k, s)) + (k - 1) / 2
             return (torch.arange(size)[:, None] - centres).abs().argmin(1).to(grid.device)
         return grid[..., nearest(height, wh, sh)[:, None], nearest(width, ww, sw)[None, :]]
-    if mode != "mean":
-        raise ValueError(f"mode: expected 'mean' or 'nearest', got {mode!r}")
     rows, cols = rows.to(grid), cols.to(grid)
     total = rows @ grid @ cols.T
     count = rows.sum(1)[:, None] * cols.sum(1)[None, :]
@@ -141,25 +148,33 @@ def occluder_fill(inputs: torch.Tensor, value: str | float | torch.Tensor = "zer
     * a number – that constant; a tensor of shape C (one value per channel), C×H×W or N×C×H×W (a baseline
       image whose pixels are copied, e.g. a dataset-mean image).
     """
-    check_inputs(inputs)
-    n, c, h, w = inputs.shape
-    x = inputs.detach()
+    checked = check_images(inputs, "inputs")
+    return _fill(inputs if inputs.dtype == torch.float64 else checked, value, blur_sigma)
+
+
+def _fill(x: torch.Tensor, value, blur_sigma: float) -> torch.Tensor:
+    """``occluder_fill`` on checked inputs ``x``."""
+    n, c, h, w = x.shape
+    x = x.detach()
     if isinstance(value, str):
+        one_of(value, "value", OCCLUDERS)
         if value == "zero":
             return torch.zeros_like(x)
         if value == "mean":
             return x.mean((2, 3), keepdim=True).expand_as(x)
         if value == "bright":
             return x.amax((2, 3), keepdim=True).expand_as(x)
-        if value == "blur":
-            return gaussian_blur(x, blur_sigma)
-        raise ValueError(f"value: expected one of {OCCLUDERS}, a number or a tensor, got {value!r}")
+        return gaussian_blur(x, positive_float(blur_sigma, "blur_sigma", allow_zero=True))
     if isinstance(value, bool):
         raise TypeError("value: expected a name, a number or a tensor, got a bool")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(f"value: expected a finite occluder value, got {value}")
         return torch.full_like(x, float(value))
     if isinstance(value, torch.Tensor):
-        v = value.detach().to(x)
+        if not value.is_floating_point():
+            value = value.float()
+        v = check_finite(value.detach(), "value").to(x)
         if v.ndim == 0:
             return torch.full_like(x, v.item())
         if v.shape in ((c,), (c, 1, 1)):
@@ -173,49 +188,25 @@ def occluder_fill(inputs: torch.Tensor, value: str | float | torch.Tensor = "zer
     raise TypeError(f"value: expected one of {OCCLUDERS}, a number or a tensor, got {type(value).__name__}")
 
 
-def _check_score(score: str, target) -> None:
-    if score not in SCORES:
-        raise ValueError(f"score: expected one of {SCORES}, got {score!r}")
-    if score == "probability" and callable(target):
-        raise ValueError("score: 'probability' needs class-index targets; a callable target gives its own score")
-
-
-def _scores(model: nn.Module, x: torch.Tensor, target, idx: torch.Tensor, score: str) -> torch.Tensor:
-    """Scores of a batch ``x`` whose rows belong to images ``idx``: the target logit/probability, or target(model, x)."""
-    if callable(target):
-        s = target(model, x)
-        if not isinstance(s, torch.Tensor) or s.shape != (len(x),):
-            raise ValueError(f"target: the callable must return one score per input (shape ({len(x)},)), "
-                             f"got {tuple(s.shape) if isinstance(s, torch.Tensor) else type(s).__name__}")
-        return s
-    out = _outputs(model, x)
-    t = target[idx].to(out.device)
-    if t.min() < 0 or t.max() >= out.shape[1]:
-        raise ValueError(f"target: class indices must lie in [0, {out.shape[1] - 1}], "
-                         f"got {t.min().item()}..{t.max().item()}")
-    if score == "probability":
-        out = out.softmax(1)
-    return out.gather(1, t.view(-1, 1)).squeeze(1)
-
-
 def _outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     out = model(x)
-    if out.ndim != 2:
-        raise ValueError(f"model: expected outputs N×K (logits), got shape {tuple(out.shape)}; "
-                         "pass a callable target to select a unit")
-    return out
+    if not isinstance(out, torch.Tensor) or out.ndim != 2:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"model: expected outputs N×K (logits), got {shape}")
+    return check_finite(out, "model")
 
 
 # ----------------------------------------------------------------------------------------------- occlusion
-def _evaluate_windows(model: nn.Module, inputs: torch.Tensor, fn: Callable, window, stride, value,
+def _evaluate_windows(model: nn.Module, x: torch.Tensor, fn: Callable, window, stride, value,
                       blur_sigma, batch_size: int | None, show_progress: bool) -> torch.Tensor:
-    """``fn(model, occluded_batch, image_index_batch)`` for every (image, window) pair → N×Gh×Gw×… ."""
-    check_inputs(inputs)
-    batch_size = auto_batch_size(batch_size, inputs.shape[1:])
-    n, c, h, w = inputs.shape
+    """``fn(model, occluded_batch, image_index_batch)`` for every (image, window) pair → N×Gh×Gw×… ;
+    ``x`` is already checked (``check_call``)."""
+    batch_size = auto_batch_size(batch_size, x.shape[1:])
+    n, c, h, w = x.shape
     (wh, ww), (sh, sw) = _check_window(window, stride, h, w)
-    x = inputs.detach()
-    fill = occluder_fill(x, value, blur_sigma if blur_sigma is not None else max(wh, ww) / 4)
+    if blur_sigma is not None:
+        positive_float(blur_sigma, "blur_sigma", allow_zero=True)
+    fill = _fill(x, value, blur_sigma if blur_sigma is not None else max(wh, ww) / 4)
     tops = torch.tensor(window_positions(h, wh, sh), device=x.device)
     lefts = torch.tensor(window_positions(w, ww, sw), device=x.device)
     gh, gw = len(tops), len(lefts)
@@ -237,20 +228,18 @@ def _evaluate_windows(model: nn.Module, inputs: torch.Tensor, fn: Callable, wind
     return out.reshape(n, gh, gw, *out.shape[1:])
 
 
-def occlusion_grid(model: nn.Module, inputs: torch.Tensor, target: Target, window=16, stride=8,
-                   value: str | float | torch.Tensor = "zero", score: str = "logit", blur_sigma: float | None = None,
+def occlusion_grid(model: nn.Module, inputs: torch.Tensor, target, window=16, stride=8,
+                   value: str | float | torch.Tensor = "zero", blur_sigma: float | None = None,
                    batch_size: int | None = None, show_progress: bool = False) -> torch.Tensor:
     """Target score of every occluded copy: ``inputs`` N×C×H×W → N×Gh×Gw (one value per window position).
 
-    ``target``: class index (int or N indices) or a callable ``target(model, x) -> Tensor[B]`` (an inner
-    unit, see ``unit_target``); ``score``: ``"logit"`` or ``"probability"`` (softmax) for class targets.
+    ``target``: class index (int or N indices: the logit), ``probability(c)``, or a callable
+    ``target(model, x) -> Tensor[B]`` (an inner unit, see ``unit_target``).
     ``window``/``stride``: int or (h, w); ``value``: see ``occluder_fill`` (``blur_sigma`` defaults to
     window/4). Grid positions are ``window_positions(H, wh, sh)`` × ``window_positions(W, ww, sw)``.
     """
-    check_inputs(inputs)
-    _check_score(score, target)
-    target = resolve_target(target, len(inputs))
-    return _evaluate_windows(model, inputs, lambda m, xb, idx: _scores(m, xb, target, idx, score),
+    x, target = check_call(model, inputs, target)
+    return _evaluate_windows(model, x, lambda m, xb, idx: target[idx].scores(m, xb),
                              window, stride, value, blur_sigma, batch_size, show_progress)
 
 
@@ -262,12 +251,13 @@ def occlusion_outputs(model: nn.Module, inputs: torch.Tensor, window=16, stride=
     Use it for several maps from one set of forward passes: the probability of the true class
     (``out.softmax(-1)[..., c]``) and the most likely class at each window position (``out.argmax(-1)``).
     """
-    return _evaluate_windows(model, inputs, lambda m, xb, idx: _outputs(m, xb), window, stride, value,
+    x, _ = check_call(model, inputs, 0)
+    return _evaluate_windows(model, x, lambda m, xb, idx: _outputs(m, xb), window, stride, value,
                              blur_sigma, batch_size, show_progress)
 
 
-def occlusion(model: nn.Module, inputs: torch.Tensor, target: Target, window=16, stride=8,
-              value: str | float | torch.Tensor = "zero", score: str = "logit", blur_sigma: float | None = None,
+def occlusion(model: nn.Module, inputs: torch.Tensor, target, window=16, stride=8,
+              value: str | float | torch.Tensor = "zero", blur_sigma: float | None = None,
               batch_size: int | None = None, show_progress: bool = False) -> torch.Tensor:
     """Occlusion sensitivity map (Zeiler & Fergus 2014), shaped like ``inputs`` (N×C×H×W).
 
@@ -276,16 +266,12 @@ def occlusion(model: nn.Module, inputs: torch.Tensor, target: Target, window=16,
     Options as in ``occlusion_grid``. Costs N·Gh·Gw forward passes, run in batches of ``batch_size``.
     The model is left as it was (eval mode and frozen parameters only inside the call).
     """
-    check_inputs(inputs)
-    _check_score(score, target)
-    t = resolve_target(target, len(inputs))
-    n, c, h, w = inputs.shape
-    batch_size = auto_batch_size(batch_size, inputs.shape[1:])
-    grid = occlusion_grid(model, inputs, t, window, stride, value, score, blur_sigma, batch_size, show_progress)
+    x, t = check_call(model, inputs, target)
+    n, c, h, w = x.shape
+    batch_size = auto_batch_size(batch_size, x.shape[1:])
+    grid = occlusion_grid(model, x, t, window, stride, value, blur_sigma, batch_size, show_progress)
     with preserved_state(model), torch.no_grad():
-        base = torch.cat([_scores(model, inputs[a:a + batch_size].detach(), t,
-                                  torch.arange(a, min(a + batch_size, n)), score)
-                          for a in range(0, n, batch_size)])
+        base = torch.cat([t[a:a + batch_size].scores(model, x[a:a + batch_size]) for a in range(0, n, batch_size)])
     drop = base.view(n, 1, 1).to(grid) - grid
     return grid_to_pixels(drop, h, w, window, stride)[:, None].expand(n, c, h, w).contiguous()
 
@@ -300,9 +286,9 @@ def masks_from_centres(centres: torch.Tensor, height: int, width: int, sigma: fl
     if not isinstance(centres, torch.Tensor) or centres.ndim != 3 or centres.shape[-1] != 2:
         raise ValueError(f"centres: expected a tensor N×K×2 of (row, column) positions, got "
                          f"{tuple(centres.shape) if isinstance(centres, torch.Tensor) else type(centres).__name__}")
-    if not sigma > 0:
-        raise ValueError(f"sigma: expected a positive bubble size in pixels, got {sigma}")
-    c = centres.float()
+    height, width = positive_int(height, "height"), positive_int(width, "width")
+    sigma = positive_float(sigma, "sigma")
+    c = check_finite(centres.float(), "centres")
     i = torch.arange(height, dtype=c.dtype, device=c.device)
     j = torch.arange(width, dtype=c.dtype, device=c.device)
     gy = torch.exp(-(i - c[..., :1]) ** 2 / (2 * sigma ** 2))      # N×K×H
@@ -314,8 +300,9 @@ def bubble_centres(n: int, n_bubbles: int, height: int, width: int,
                    generator: torch.Generator | None = None) -> torch.Tensor:
     """``n`` sets of ``n_bubbles`` centres drawn uniformly over the image: n×K×2 (row, column) floats."""
     for name, v in (("n", n), ("n_bubbles", n_bubbles), ("height", height), ("width", width)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name}: expected a positive int, got {v!r}")
+        positive_int(v, name)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator: expected a torch.Generator or None, got {type(generator).__name__}")
     u = torch.rand(n, n_bubbles, 2, generator=generator)
     return u * torch.tensor([height - 1, width - 1], dtype=u.dtype)
 
@@ -324,8 +311,19 @@ def bubble_masks(n: int, height: int, width: int, n_bubbles: int = 10, sigma: fl
                  generator: torch.Generator | None = None) -> torch.Tensor:
     """``n`` random Bubbles masks, n×1×H×W in [0, 1]: ``n_bubbles`` Gaussian apertures of std ``sigma``
     (default min(H, W)/16) at uniformly drawn centres. Seeded through ``generator``."""
-    sigma = sigma if sigma is not None else min(height, width) / 16
-    return masks_from_centres(bubble_centres(n, n_bubbles, height, width, generator), height, width, sigma)
+    centres = bubble_centres(n, n_bubbles, height, width, generator)
+    sigma = positive_float(sigma, "sigma") if sigma is not None else min(height, width) / 16
+    return masks_from_centres(centres, height, width, sigma)
+
+
+def _check_masks(masks, height: int, width: int) -> torch.Tensor:
+    if not isinstance(masks, torch.Tensor):
+        raise TypeError(f"masks: expected a tensor M×1×{height}×{width}, got {type(masks).__name__}")
+    if masks.ndim != 4 or masks.shape[1] != 1 or tuple(masks.shape[2:]) != (height, width) or not len(masks):
+        raise ValueError(f"masks: expected M×1×{height}×{width}, got {tuple(masks.shape)}")
+    if not masks.is_floating_point():
+        masks = masks.float()
+    return check_finite(masks, "masks")
 
 
 def apply_bubbles(inputs: torch.Tensor, masks: torch.Tensor, value: str | float | torch.Tensor = "zero",
@@ -334,34 +332,32 @@ def apply_bubbles(inputs: torch.Tensor, masks: torch.Tensor, value: str | float 
 
     Each result is ``mask·x + (1 − mask)·fill`` with ``fill = occluder_fill(x, value)``.
     """
-    check_inputs(inputs)
-    if inputs.shape[0] != 1:
-        raise ValueError(f"inputs: expected one image 1×C×H×W, got {tuple(inputs.shape)}")
-    if masks.ndim != 4 or masks.shape[1] != 1 or masks.shape[2:] != inputs.shape[2:]:
-        raise ValueError(f"masks: expected M×1×{inputs.shape[2]}×{inputs.shape[3]}, got {tuple(masks.shape)}")
-    fill = occluder_fill(inputs, value, blur_sigma)
-    m = masks.to(inputs)
-    return m * inputs.detach() + (1 - m) * fill
+    checked = check_images(inputs, "inputs")
+    x = (inputs if inputs.dtype == torch.float64 else checked).detach()
+    if x.shape[0] != 1:
+        raise ValueError(f"inputs: expected one image 1×C×H×W, got {tuple(x.shape)}")
+    m = _check_masks(masks, *x.shape[2:]).to(x)
+    return m * x + (1 - m) * _fill(x, value, blur_sigma)
 
 
-def bubbles_responses(model: nn.Module, inputs: torch.Tensor, target: Target, masks: torch.Tensor,
-                      value: str | float | torch.Tensor = "zero", score: str = "probability",
-                      blur_sigma: float = 4.0, batch_size: int | None = None, show_progress: bool = False) -> torch.Tensor:
+def bubbles_responses(model: nn.Module, inputs: torch.Tensor, target, masks: torch.Tensor,
+                      value: str | float | torch.Tensor = "zero", blur_sigma: float = 4.0,
+                      batch_size: int | None = None, show_progress: bool = False) -> torch.Tensor:
     """The model's response to every image seen through every mask: N×C×H×W and M×1×H×W → N×M.
 
-    The response is the target's probability (default) or logit, or ``target(model, x)`` for a callable.
+    The response is the target's score: ``probability(c)`` (Bubbles' usual response, positive), a class
+    index (its logit), or ``target(model, x)`` for a callable.
     """
-    check_inputs(inputs)
-    batch_size = auto_batch_size(batch_size, inputs.shape[1:])
-    _check_score(score, target)
-    t = resolve_target(target, len(inputs))
-    n, m = len(inputs), len(masks)
+    x, t = check_call(model, inputs, target)
+    batch_size = auto_batch_size(batch_size, x.shape[1:])
+    masks = _check_masks(masks, *x.shape[2:])
+    n, m = len(x), len(masks)
     out = []
     with preserved_state(model), torch.no_grad():
         chunks = [(i, a) for i in range(n) for a in range(0, m, batch_size)]
         for i, a in progress(chunks, enabled=show_progress, desc="bubbles"):
-            xb = apply_bubbles(inputs[i:i + 1], masks[a:a + batch_size], value, blur_sigma)
-            out.append(_scores(model, xb, t, torch.full((len(xb),), i), score).detach())
+            xb = apply_bubbles(x[i:i + 1], masks[a:a + batch_size], value, blur_sigma)
+            out.append(t[[i] * len(xb)].scores(model, xb).detach())
     return torch.cat(out).view(n, m)
 
 
@@ -375,43 +371,49 @@ def diagnostic_image(masks: torch.Tensor, responses: torch.Tensor, method: str =
       minus the mean mask of the others (Gosselin & Schyns: correct minus incorrect trials).
     Positive where seeing the pixel goes with a high response.
     """
-    if masks.ndim != 4 or masks.shape[1] != 1:
-        raise ValueError(f"masks: expected M×1×H×W, got {tuple(masks.shape)}")
-    r = responses.detach().reshape(-1).to(masks)
+    if not isinstance(masks, torch.Tensor) or masks.ndim != 4 or masks.shape[1] != 1:
+        raise ValueError(f"masks: expected M×1×H×W, got "
+                         f"{tuple(masks.shape) if isinstance(masks, torch.Tensor) else type(masks).__name__}")
+    masks = _check_masks(masks, *masks.shape[2:])
+    one_of(method, "method", ("weighted", "contrast"))
+    if not isinstance(responses, torch.Tensor):
+        raise TypeError(f"responses: expected a tensor of {len(masks)} responses, got {type(responses).__name__}")
+    r = check_finite(responses.detach().reshape(-1).to(masks), "responses")
     if len(r) != len(masks):
         raise ValueError(f"responses: expected one response per mask ({len(masks)}), got {len(r)}")
     if method == "weighted":
         if not r.sum() > 0:
             raise ValueError("responses: the weighted diagnostic needs responses with a positive sum "
-                             "(use probabilities), or use method='contrast'")
+                             "(use probability(c) as the target), or use method='contrast'")
         w = (r - r.mean()) / r.sum()
         return torch.einsum("m,mchw->chw", w, masks)
-    if method == "contrast":
-        if not 0 < quantile < 1:
-            raise ValueError(f"quantile: expected a number in (0, 1), got {quantile}")
-        high = r > torch.quantile(r, quantile)
-        if high.all() or not high.any():
-            return torch.zeros_like(masks[0])
-        return masks[high].mean(0) - masks[~high].mean(0)
-    raise ValueError(f"method: expected 'weighted' or 'contrast', got {method!r}")
+    quantile = positive_float(quantile, "quantile")
+    if not quantile < 1:
+        raise ValueError(f"quantile: expected a number in (0, 1), got {quantile}")
+    high = r > torch.quantile(r, quantile)
+    if high.all() or not high.any():
+        return torch.zeros_like(masks[0])
+    return masks[high].mean(0) - masks[~high].mean(0)
 
 
-def bubbles(model: nn.Module, inputs: torch.Tensor, target: Target, n_masks: int = 200, n_bubbles: int = 10,
-            sigma: float | None = None, value: str | float | torch.Tensor = "zero", score: str = "probability",
-            method: str = "weighted", seed: int = 0, blur_sigma: float = 4.0, batch_size: int | None = None,
+def bubbles(model: nn.Module, inputs: torch.Tensor, target, n_masks: int = 200, n_bubbles: int = 10,
+            sigma: float | None = None, value: str | float | torch.Tensor = "zero", method: str = "weighted",
+            seed: int = 0, blur_sigma: float = 4.0, batch_size: int | None = None,
             show_progress: bool = False) -> torch.Tensor:
     """Bubbles diagnostic images (Gosselin & Schyns 2001), shaped like ``inputs`` (N×C×H×W).
 
     Draws ``n_masks`` masks of ``n_bubbles`` Gaussian bubbles (std ``sigma``, default min(H, W)/16) with a
     generator seeded by ``seed`` (the same masks for every image), records each image's response through
-    each mask (``bubbles_responses``) and combines them with ``diagnostic_image(method)``.
-    Costs N·n_masks forward passes in batches of ``batch_size``.
+    each mask (``bubbles_responses``; ``probability(c)`` is the usual target) and combines them with
+    ``diagnostic_image(method)``. Costs N·n_masks forward passes in batches of ``batch_size``.
     """
-    check_inputs(inputs)
-    n, c, h, w = inputs.shape
-    masks = bubble_masks(n_masks, h, w, n_bubbles, sigma, torch.Generator().manual_seed(seed)).to(inputs.device)
-    r = bubbles_responses(model, inputs, target, masks, value, score, blur_sigma, batch_size, show_progress)
-    d = torch.stack([diagnostic_image(masks, r[i], method) for i in range(n)])
+    x, t = check_call(model, inputs, target)
+    n_masks = positive_int(n_masks, "n_masks")
+    one_of(method, "method", ("weighted", "contrast"))
+    n, c, h, w = x.shape
+    masks = bubble_masks(n_masks, h, w, n_bubbles, sigma, torch.Generator().manual_seed(positive_int(seed, "seed", 0)))
+    r = bubbles_responses(model, x, t, masks.to(x.device), value, blur_sigma, batch_size, show_progress)
+    d = torch.stack([diagnostic_image(masks.to(x.device), r[i], method) for i in range(n)])
     return d.expand(n, c, h, w).contiguous()
 
 
@@ -422,47 +424,13 @@ def reveal(inputs: torch.Tensor, diagnostic: torch.Tensor, value: str | float | 
     The positive part of the diagnostic, scaled to [0, 1], is used as a mask (as in Gosselin & Schyns'
     figures of what the observer used); ``value`` fills the rest.
     """
-    d = diagnostic.detach().reshape(-1, *diagnostic.shape[-2:])[:1].clamp(min=0)
+    checked = check_images(inputs, "inputs")
+    if not isinstance(diagnostic, torch.Tensor):
+        raise TypeError(f"diagnostic: expected a tensor …×H×W, got {type(diagnostic).__name__}")
+    if diagnostic.ndim < 2 or tuple(diagnostic.shape[-2:]) != tuple(checked.shape[-2:]):
+        raise ValueError(f"diagnostic: expected …×{checked.shape[2]}×{checked.shape[3]} like inputs, got "
+                         f"{tuple(diagnostic.shape)}")
+    d = check_finite(diagnostic.detach().float(), "diagnostic")
+    d = d.reshape(-1, *d.shape[-2:])[:1].clamp(min=0)
     d = d / d.max() if d.max() > 0 else d
     return apply_bubbles(inputs, d[None], value, blur_sigma)
-
-
-# -------------------------------------------------------------------------------------------------- plots
-def show_class_map(labels, class_names, ax=None, image=None, max_classes: int = 6, title: str | None = None):
-    """Draw a map of class indices over an image, one colour per class: a pixel map H×W (e.g.
-    ``grid_to_pixels(outputs.argmax(-1), H, W, window, stride, mode="nearest")``, the most likely class with
-    the occluder nearest to each pixel) or a coarse grid stretched over the image, with a legend naming the ``max_classes`` most frequent
-    classes (the rest grouped as "other"). Returns the Axes."""
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
-
-    from ..plotting import to_numpy_image
-
-    lab = torch.as_tensor(labels).cpu()
-    if lab.ndim != 2:
-        raise ValueError(f"labels: expected a 2-d grid of class indices, got shape {tuple(lab.shape)}")
-    ids, counts = lab.unique(return_counts=True)
-    order = ids[counts.argsort(descending=True)].tolist()
-    shown = order[:max_classes]
-    codes = torch.full_like(lab, len(shown))
-    for k, cls in enumerate(shown):
-        codes[lab == cls] = k
-    colours = list(plt.get_cmap("tab10").colors[:len(shown)]) + [(0.6, 0.6, 0.6)]
-    ax = ax or plt.subplots(figsize=(3.5, 3))[1]
-    extent = None
-    if image is not None:
-        img = to_numpy_image(image)
-        ax.imshow(img if img.ndim == 3 else img, cmap=None if img.ndim == 3 else "gray")
-        extent = (-0.5, img.shape[1] - 0.5, img.shape[0] - 0.5, -0.5)
-    ax.imshow(codes.numpy(), cmap=ListedColormap(colours), vmin=-0.5, vmax=len(colours) - 0.5,
-              alpha=0.55 if image is not None else 1.0, extent=extent, interpolation="nearest")
-    handles = [Patch(color=colours[k], label=str(class_names[cls])) for k, cls in enumerate(shown)]
-    if len(order) > len(shown):
-        handles.append(Patch(color=colours[-1], label=f"{len(order) - len(shown)} other classes"))
-    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=9)
-    return ax

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..attribution import input_gradients, noise_scale, reduce_channels, saliency
+from ..attribution import input_gradients, noise_scale, probability, reduce_channels, saliency
 from . import Case, CheckResult, compare, run_check
 
 
@@ -59,8 +59,7 @@ def _saliency_cases() -> list[Case]:
 
 def _saliency_reference(model, x, target):
     grads, _ = input_gradients(model, x, target)
-    probs = lambda m, inp: m(inp).softmax(1).gather(1, torch.as_tensor(target).expand(len(inp)).view(-1, 1)).squeeze(1)
-    grad_p, _ = input_gradients(model, x, probs)
+    grad_p, _ = input_gradients(model, x, probability(target))
     return _with_alternatives(
         reduce_channels(saliency(model, x, target), "max"),
         sum=grads.abs().sum(1, keepdim=True), signed_max=grads.amax(1, keepdim=True),
