@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from .data import DATA_DIR, load_fashion_mnist
-from .validation import check_images, integer, one_of, positive_float
+from .validation import check_bool, check_images, integer, one_of, positive_float
 
 SHORTCUT_CHECKPOINT = DATA_DIR / "models" / "shortcut_cnn.pt"
 
@@ -111,8 +111,7 @@ def make_shortcut_dataset(images: torch.Tensor, labels: torch.Tensor, p_marker: 
         raise ValueError("labels: expected class indices in 0..9, got −1")
     if not positive_float(p_marker, "p_marker", allow_zero=True) <= 1:
         raise ValueError(f"p_marker: expected a probability in [0, 1], got {p_marker}")
-    if not isinstance(swap, bool):
-        raise TypeError(f"swap: expected True or False, got {swap!r}")
+    check_bool(swap, "swap")
     gen = torch.Generator().manual_seed(integer(seed, "seed"))
     present = torch.rand(len(images), generator=gen) < p_marker
     shift = torch.randint(1, NUM_CLASSES, (len(images),), generator=gen)

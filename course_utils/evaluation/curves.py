@@ -10,11 +10,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..attribution import make_baseline
-from ..attribution._common import auto_batch_size, batches, resolve_target, target_scores
+from ..attribution import auto_batch_size, batches, make_baseline, probability, resolve_target
+from ..attribution.integrated import BASELINES
 from ..hooks import preserved_state
 from ..progress import progress
-from ..validation import check_finite, check_images, finite_number, one_of, positive_int
+from ..validation import check_bool, check_finite, check_model_inputs, finite_number, one_of, positive_int
 from .maps import sum_channels
 
 MODES = ("deletion", "insertion")
@@ -50,23 +50,11 @@ def _baseline(inputs: torch.Tensor, baseline, model: nn.Module) -> torch.Tensor:
                              f"{tuple(inputs.shape)}") from None
     if isinstance(baseline, bool) or not isinstance(baseline, (str, int, float)):
         raise TypeError(f"baseline: expected a name, a number or a tensor, got {type(baseline).__name__}")
-    if not isinstance(baseline, str):
+    if isinstance(baseline, str):
+        one_of(baseline, "baseline", ("mean", *BASELINES))
+    else:
         finite_number(baseline, "baseline")
     return make_baseline(baseline, inputs, model)
-
-
-def _class_scores(model: nn.Module, x: torch.Tensor, target: torch.Tensor, probabilities: bool) -> torch.Tensor:
-    """One score per row of ``x``: the softmax probability of its target class, or its logit."""
-    if not probabilities:
-        return target_scores(model, x, target)
-    out = model(x)
-    if out.ndim != 2:
-        raise ValueError(f"model: expected outputs N×K (logits), got shape {tuple(out.shape)}")
-    t = target.to(out.device)
-    if t.min() < 0 or t.max() >= out.shape[1]:
-        raise ValueError(f"target: class indices must lie in [0, {out.shape[1] - 1}], "
-                         f"got {t.min().item()}..{t.max().item()}")
-    return out.softmax(1).gather(1, t.view(-1, 1)).squeeze(1)
 
 
 def perturbation_curve(model: nn.Module, inputs: torch.Tensor, attributions: torch.Tensor, target,
@@ -81,18 +69,22 @@ def perturbation_curve(model: nn.Module, inputs: torch.Tensor, attributions: tor
     space), ``"zeros"``, ``"blur"`` (Gaussian, σ = a tenth of the side), ``"mean"`` (per image and channel),
     a number or a tensor broadcastable to ``inputs``.
 
-    Returns (fractions of pixels changed, ``steps``+1 values in [0, 1]; scores N×(``steps``+1)): the softmax
-    probability of ``target`` (``probabilities=True``) or its logit. All N·(steps+1) perturbed images are
-    evaluated in batches of ``batch_size`` (``None``: chosen from the image size, see ``auto_batch_size``).
+    ``target``: an int or N class indices, scored through the attribution core's target layer
+    (``course_utils.attribution.targets``): by their softmax probability, as Petsiuk et al. do
+    (``probabilities=True``, the same as passing ``probability(target)``), or by their logit
+    (``probabilities=False``).
+
+    Returns (fractions of pixels changed, ``steps``+1 values in [0, 1]; scores N×(``steps``+1)). All
+    N·(steps+1) perturbed images are evaluated in batches of ``batch_size`` (``None``: chosen from the image
+    size, see ``auto_batch_size``).
     """
-    inputs = check_images(inputs, "inputs", model=model).detach()
+    inputs = check_model_inputs(inputs, model).detach()
     if batch_size is not None:
         positive_int(batch_size, "batch_size")
     batch_size = auto_batch_size(batch_size, inputs.shape[1:])
     one_of(mode, "mode", MODES)
     steps = positive_int(steps, "steps")
-    if not isinstance(probabilities, bool):
-        raise TypeError(f"probabilities: expected True or False, got {probabilities!r}")
+    check_bool(probabilities, "probabilities")
     maps = sum_channels(attributions)
     n, _, h, w = inputs.shape
     if maps.shape != (n, h, w):
@@ -101,10 +93,11 @@ def perturbation_curve(model: nn.Module, inputs: torch.Tensor, attributions: tor
     if maps.device != inputs.device:
         raise ValueError(f"attributions: is on {maps.device} but the inputs are on {inputs.device}")
     target = resolve_target(target, n)
-    if callable(target):
-        raise TypeError("target: deletion/insertion curves need class indices (an int or N ints), not a callable")
-    if target.device != inputs.device:
-        raise ValueError(f"target: is on {target.device} but the inputs are on {inputs.device}")
+    if target.classes is None:
+        raise TypeError("target: deletion/insertion curves need class indices (an int, N ints or "
+                        "probability(c)), not a callable")
+    if probabilities and not target.probability:
+        target = resolve_target(probability(target.classes), n)
     steps = min(steps, h * w)
     base = _baseline(inputs, baseline, model)
     start, end = (inputs, base) if mode == "deletion" else (base, inputs)
@@ -121,9 +114,9 @@ def perturbation_curve(model: nn.Module, inputs: torch.Tensor, attributions: tor
             ks = torch.tensor([pairs[j][1] for j in range(sl.start, sl.stop)], device=inputs.device)
             changed = (rank[idx] < counts[ks].view(-1, 1)).view(-1, 1, h, w)
             x = torch.where(changed, end[idx], start[idx])
-            scores[sl] = _class_scores(model, x, target[idx], probabilities).float().cpu()
+            scores[sl] = target[idx].scores(model, x).float().cpu()        # finite, or a ValueError
     fractions = counts.float().cpu() / (h * w)
-    return fractions, check_finite(scores, "model (scores of the perturbed inputs)").view(n, steps + 1)
+    return fractions, scores.view(n, steps + 1)
 
 
 def deletion_curve(model: nn.Module, inputs: torch.Tensor, attributions: torch.Tensor, target,

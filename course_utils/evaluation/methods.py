@@ -6,12 +6,12 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..validation import check_images, integer, positive_int
+from ..validation import check_bool, check_model_inputs, integer, positive_int
 
 
 def random_attribution(model: nn.Module, inputs: torch.Tensor, target=None, seed: int = 0) -> torch.Tensor:
     """A baseline "method" that ignores model and target: uniform noise N×1×H×W (fixed ``seed``)."""
-    inputs = check_images(inputs, "inputs", model=model)
+    inputs = check_model_inputs(inputs, model)
     gen = torch.Generator().manual_seed(integer(seed, "seed"))
     n, _, h, w = inputs.shape
     return torch.rand(n, 1, h, w, generator=gen).to(inputs)
@@ -33,8 +33,7 @@ def course_methods(layer: str | nn.Module, occlusion_window: int = 4, occlusion_
     occlusion_stride = positive_int(occlusion_stride, "occlusion_stride")
     ig_steps, smoothgrad_samples = positive_int(ig_steps, "ig_steps"), positive_int(smoothgrad_samples,
                                                                                    "smoothgrad_samples")
-    if not isinstance(with_random, bool):
-        raise TypeError(f"with_random: expected True or False, got {with_random!r}")
+    check_bool(with_random, "with_random")
     methods: dict[str, Callable] = {
         "saliency": lambda m, x, t: A.saliency(m, x, t),
         "input×gradient": lambda m, x, t: A.input_x_gradient(m, x, t),

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..validation import check_finite, check_images, integer, one_of, positive_int, resolve_layer
+from ..validation import (check_bool, check_finite, check_model_inputs, check_module, integer, one_of, positive_int,
+                          resolve_layer)
 from .maps import sum_channels
 
 MODES = ("cascading", "independent")
@@ -45,8 +46,7 @@ def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def _layer_names(model: nn.Module, layers, name: str = "layers") -> list[str]:
     """Names of ``layers`` (names or submodules of ``model``; one of them or a list), checked up front."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
+    check_module(model)
     given = [layers] if isinstance(layers, (str, nn.Module)) else layers
     if not isinstance(given, (list, tuple)):
         raise TypeError(f"{name}: expected a list of layer names or modules, got {type(layers).__name__}")
@@ -81,8 +81,7 @@ def randomize_layers(model: nn.Module, layers: Sequence[str | nn.Module], seed: 
 
 def parameter_layers(model: nn.Module) -> list[str]:
     """Names of the model's Conv2d and Linear layers, from the output back to the input (cascading order)."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
+    check_module(model)
     names = [name for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     return names[::-1]
 
@@ -114,8 +113,7 @@ def map_rank_correlation(a: torch.Tensor, b: torch.Tensor, absolute: bool = True
     ma, mb = sum_channels(a, "a"), sum_channels(b, "b")
     if ma.shape != mb.shape:
         raise ValueError(f"b: expected the same shape as a {tuple(a.shape)}, got {tuple(b.shape)}")
-    if not isinstance(absolute, bool):
-        raise TypeError(f"absolute: expected True or False, got {absolute!r}")
+    check_bool(absolute, "absolute")
     if absolute:
         ma, mb = ma.abs(), mb.abs()
     return rank_correlation(ma, mb).float()
@@ -141,7 +139,7 @@ def model_randomization_test(method: Callable, model: nn.Module, inputs: torch.T
     """
     if not callable(method):
         raise TypeError(f"method: expected an attribution function, got {type(method).__name__}")
-    inputs = check_images(inputs, "inputs", model=model)
+    inputs = check_model_inputs(inputs, model)
     copies = randomized_models(model, layers, mode, seed)
     first = next(copies)                     # argument errors (mode, layers) before the first map
     reference = _method_maps(method, model, inputs, target, method_options)

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..hooks import preserved_state
-from ..validation import check_finite, check_images, class_indices, positive_float, positive_int
+from ..validation import (check_finite, check_images, check_model_inputs, class_indices, positive_float,
+                          positive_int)
 
 
 def train_linear_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 3,
@@ -72,7 +73,7 @@ def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 100
 
     Raises ``ValueError`` if the model's outputs are not N×K or hold NaN/inf (an arg-max of NaN is 0).
     """
-    images = check_images(images, "images", model=model)
+    images = check_model_inputs(images, model, "images")
     batch_size = positive_int(batch_size, "batch_size")
     with preserved_state(model):
         logits = torch.cat([model(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
@@ -83,7 +84,7 @@ def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 100
 
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
     """Fraction of ``images`` (N×C×H×W) whose arg-max logit equals ``labels`` (N class indices)."""
-    images = check_images(images, "images", model=model)
+    images = check_model_inputs(images, model, "images")
     labels = class_indices(labels, "labels", n=len(images), device=images.device)
     logits = predict_logits(model, images, batch_size)
     labels = class_indices(labels, "labels", n_classes=logits.shape[1])

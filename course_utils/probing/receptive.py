@@ -14,45 +14,16 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..hooks import ReceptiveField, capture_activations, preserved_state, receptive_fields
-from ..validation import check_images, finite_number, integer, positive_int, resolve_layer
-
-
-def _check_input_shape(input_shape) -> tuple[int, int, int]:
-    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__") or len(input_shape) != 3:
-        raise ValueError(f"input_shape: expected C×H×W, e.g. (1, 28, 28), got {input_shape!r}")
-    shape = tuple(positive_int(s, "input_shape") for s in input_shape)
-    if shape[1] != shape[2]:
-        raise ValueError(f"input_shape: expected a square input (H == W), got {shape}")
-    return shape
+from ..hooks import (ReceptiveField, capture_activations, modules_in_run_order, preserved_state,
+                     receptive_fields)
+from ..validation import (check_images, check_model_inputs, finite_number, integer, positive_int,
+                          resolve_layer)
 
 
 def _check_rf(rf) -> ReceptiveField:
     if not isinstance(rf, ReceptiveField):
         raise TypeError(f"rf: expected a ReceptiveField (from layer_receptive_field), got {type(rf).__name__}")
     return rf
-
-
-def _modules_in_run_order(model: nn.Module, x: torch.Tensor, target: nn.Module) -> tuple[list[str], list]:
-    """Names of the submodules in the order their outputs are produced by ``model(x)``, and the output
-    shapes of ``target`` (hooks removed, model restored)."""
-    names = {m: n for n, m in model.named_modules()}
-    finished: list[str] = []
-    out_shape: list[tuple[int, ...]] = []
-
-    def hook(module, inputs, output):
-        finished.append(names[module])
-        if module is target and isinstance(output, torch.Tensor):
-            out_shape.append(tuple(output.shape))
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if m is not model]
-    try:
-        with preserved_state(model), torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return finished, out_shape
 
 
 def layer_receptive_field(model: nn.Module, layer: str | nn.Module, input_shape: tuple[int, ...]) -> ReceptiveField:
@@ -64,9 +35,10 @@ def layer_receptive_field(model: nn.Module, layer: str | nn.Module, input_shape:
     ``stride`` and ``padding`` are that layer's; ``kind`` is the type of ``layer``). ``input_shape``: C×H×W.
     """
     layer, target = resolve_layer(model, layer)
-    input_shape = _check_input_shape(input_shape)
     convs = {rf.name: rf for rf in receptive_fields(model, input_shape)}
-    finished, out_shape = _modules_in_run_order(model, torch.zeros(1, *input_shape), target)
+    runs = modules_in_run_order(model, input_shape)
+    finished = [run.name for run in runs]            # module names in the order their outputs are produced
+    out_shape = [run.output_shape for run in runs if run.module is target and run.output_shape is not None]
     if layer not in finished or not out_shape:
         raise ValueError(f"layer: {layer!r} does not produce a tensor in the model's forward pass")
     if len(out_shape[0]) != 4:
@@ -158,7 +130,7 @@ def gradient_support(model: nn.Module, layer: str | nn.Module, inputs: torch.Ten
     the part inside the image. Raises ``ValueError`` if the gradient is zero everywhere.
     """
     layer, _ = resolve_layer(model, layer)
-    inputs = check_images(inputs, "inputs", model=model).detach().clone().requires_grad_(True)
+    inputs = check_model_inputs(inputs, model).detach().clone().requires_grad_(True)
     row, col = integer(row, "row"), integer(col, "col")
     with preserved_state(model), capture_activations(model, layer, detach=False) as acts:
         model(inputs)

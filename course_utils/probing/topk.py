@@ -16,7 +16,8 @@ from torch import nn
 
 from ..hooks import StopForward, capture_activations, preserved_state
 from ..progress import progress as _progress
-from ..validation import check_finite, check_images, check_tensor, one_of, positive_int, resolve_layer
+from ..validation import (check_bool, check_finite, check_model_inputs, check_tensor, one_of, positive_int,
+                          resolve_layer)
 
 REDUCTIONS = ("max", "mean")
 
@@ -49,9 +50,7 @@ class StreamingTopK:
 
     def __init__(self, k: int, largest: bool = True) -> None:
         self.k = positive_int(k, "k")
-        if not isinstance(largest, bool):
-            raise TypeError(f"largest: expected True or False, got {largest!r}")
-        self.largest = largest
+        self.largest = check_bool(largest, "largest")
         self.seen = 0
         self.values: torch.Tensor | None = None
         self.indices: torch.Tensor | None = None
@@ -137,7 +136,7 @@ def top_k_examples(model: nn.Module, layers: str | nn.Module | Sequence[str | nn
     if not given:
         raise ValueError("layers: expected at least one layer name")
     names = [resolve_layer(model, layer, "layers")[0] for layer in given]
-    images = check_images(images, "images", model=model)
+    images = check_model_inputs(images, model, "images")
     k = positive_int(k, "k")
     if k > len(images):
         raise ValueError(f"k: expected at most the number of images ({len(images)}), got {k}")

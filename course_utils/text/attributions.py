@@ -22,7 +22,7 @@ from torch import nn
 from ..attribution import batches, quadrature
 from ..hooks import preserved_state
 from ..progress import progress
-from ..validation import check_finite, one_of, positive_int
+from ..validation import check_bool, check_finite, one_of, positive_int
 from .model import check_token_inputs, pooled_embedding
 
 Target = torch.Tensor | Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -202,9 +202,8 @@ def embedding_integrated_gradients(model: nn.Module, inputs, target: Target,
     ids, mask = check_token_inputs(inputs, model=model)
     batch_size = positive_int(batch_size, "batch_size")
     quadrature(steps, rule)                                # argument errors before any work
-    for flag, name in ((per_token, "per_token"), (return_error, "return_error")):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name}: expected True or False, got {flag!r}")
+    check_bool(per_token, "per_token")
+    check_bool(return_error, "return_error")
     target = _resolve_target(target, len(ids), model)
     base = baseline_embeddings(model, inputs, baseline)
     attributions, errors = [], []
