@@ -74,6 +74,20 @@ def test_probabilities_are_the_softmax_of_the_target():
     assert torch.allclose(probs + probs1, torch.ones_like(probs))
 
 
+def test_curves_score_through_the_attribution_target_layer():
+    from course_utils.attribution import probability
+    model = linear_model([1.0, -2.0, 0.5, 3.0], n_out=2)
+    x = torch.tensor([[[[1.0, 0.5], [2.0, 1.0]]]])
+    attr = torch.tensor([[[[0.3, 0.1], [0.2, 0.4]]]])
+    _, default = E.deletion_curve(model, x, attr, 1, steps=4, baseline="zeros")
+    _, explicit = E.deletion_curve(model, x, attr, probability(1), steps=4, baseline="zeros", probabilities=False)
+    assert torch.equal(default, explicit)                      # probabilities=True is shorthand for probability(c)
+    with pytest.raises(TypeError, match="target"):
+        E.deletion_curve(model, x, attr, lambda m, v: m(v)[:, 0], steps=4)
+    with pytest.raises(ValueError, match="target"):            # the class bound is checked against the outputs
+        E.deletion_curve(model, x, attr, probability(2), steps=4)
+
+
 @pytest.mark.parametrize("mode", ["deletion", "insertion"])
 def test_curves_match_a_naive_loop_and_every_batch_size(mode):
     gen = torch.Generator().manual_seed(1)

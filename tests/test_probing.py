@@ -128,6 +128,20 @@ def test_top_k_stops_after_the_deepest_requested_layer_and_restores_the_model():
     assert n_hooks(model) == 0 and model.training and model.conv1.weight.requires_grad
 
 
+def test_top_k_records_the_layer_before_an_in_place_relu():
+    # the torchvision pattern bn → ReLU(inplace=True): probing "bn" must see bn's signed outputs, not relu(bn)
+    torch.manual_seed(0)
+    model = nn.Sequential(OrderedDict([("conv", nn.Conv2d(1, 3, 3, padding=1)), ("bn", nn.BatchNorm2d(3)),
+                                       ("relu", nn.ReLU(inplace=True)), ("gap", nn.AdaptiveAvgPool2d(1)),
+                                       ("flat", nn.Flatten()), ("fc", nn.Linear(3, 2))])).eval()
+    images = torch.randn(7, 1, 6, 6, generator=torch.Generator().manual_seed(6))
+    res = top_k_examples(model, ["bn", model.relu], images, k=7, reduce="mean", keep_scores=True, progress=False)
+    with torch.no_grad():
+        bn = model.bn(model.conv(images))
+    assert torch.allclose(res["bn"].scores, bn.mean((2, 3)), atol=1e-6) and (res["bn"].scores < 0).any()
+    assert torch.allclose(res["relu"].scores, bn.relu().mean((2, 3)), atol=1e-6)
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(layers="conv9"), "no submodule"),
     (dict(layers=[]), "at least one"),
