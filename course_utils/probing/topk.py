@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..hooks import StopForward, capture_activations, preserved_state
+from ..hooks import forward_to, preserved_state
 from ..progress import progress as _progress
 from ..validation import (check_bool, check_finite, check_model_inputs, check_tensor, one_of, positive_int,
                           resolve_layer)
@@ -146,33 +146,20 @@ def top_k_examples(model: nn.Module, layers: str | nn.Module | Sequence[str | nn
     bottoms = {n: StreamingTopK(k, largest=False) for n in names}
     scores: dict[str, list[torch.Tensor]] = {n: [] for n in names}
     shapes: dict[str, tuple[int, ...]] = {}
-    modules = dict(model.named_modules())
-    with preserved_state(model), torch.no_grad(), capture_activations(model, names) as acts:
-        def stop_when_done(module, inputs, output):
-            if all(n in acts for n in names):
-                raise StopForward
-        stoppers = [modules[n].register_forward_hook(stop_when_done) for n in names]
-        try:
-            starts = range(0, len(images), batch_size)
-            for start in _progress(starts, enabled=progress, desc="probing", total=len(starts)):
-                acts.clear()
-                try:
-                    model(images[start:start + batch_size])
-                except StopForward:
-                    pass
-                for n in names:
-                    # a model with NaN weights would otherwise rank NaN scores as the "top" examples
-                    a = check_finite(acts[n].float().cpu(), f"model (outputs of layer {n!r})")
-                    shapes[n] = tuple(a.shape[1:])
-                    s = pool_spatial(a, reduce)
-                    where = argmax_locations(a) if a.ndim == 4 else None
-                    tops[n].update(s, where)
-                    bottoms[n].update(s, where)
-                    if keep_scores:
-                        scores[n].append(s)
-        finally:
-            for h in stoppers:
-                h.remove()
+    with preserved_state(model), torch.no_grad():
+        starts = range(0, len(images), batch_size)
+        for start in _progress(starts, enabled=progress, desc="probing", total=len(starts)):
+            acts = forward_to(model, images[start:start + batch_size], names)   # stops after the deepest layer
+            for n in names:
+                # a model with NaN weights would otherwise rank NaN scores as the "top" examples
+                a = check_finite(acts[n].float().cpu(), f"model (outputs of layer {n!r})")
+                shapes[n] = tuple(a.shape[1:])
+                s = pool_spatial(a, reduce)
+                where = argmax_locations(a) if a.ndim == 4 else None
+                tops[n].update(s, where)
+                bottoms[n].update(s, where)
+                if keep_scores:
+                    scores[n].append(s)
     results = {n: ProbeResult(n, reduce, k, len(images), shapes[n],
                               TopK(tops[n].values, tops[n].indices, tops[n].extra),
                               TopK(bottoms[n].values, bottoms[n].indices, bottoms[n].extra),
