@@ -5,7 +5,7 @@ an int, a length-N tensor of class indices, ``probability(c)``, ``unit_target(la
 callable ``target(model, x) -> Tensor[N]`` (see ``attribution.targets``). Results are shaped like
 ``inputs`` (``cam``/``grad_cam``: N×1×H×W). Every method leaves the model exactly as it found it.
 """
-from ._common import auto_batch_size, batches, check_inputs, input_gradients
+from ._common import auto_batch_size, batches, input_gradients
 from .targets import Target, probability, resolve_target, target_scores, unit_target
 from .gradients import input_x_gradient, noise_scale, reduce_channels, saliency, smoothgrad
 from .guided import (RELU_BACKWARD_RULES, deconvnet, guided_backprop, modified_gradient, override_relu_backward,

@@ -14,18 +14,13 @@ from torch import nn
 
 from ..hooks import preserved_state
 from ..progress import progress
-from ..validation import check_images, check_model_inputs, check_module, positive_int
-from .targets import Target, resolve_target, target_scores  # noqa: F401 – target_scores: old import path
+from ..validation import check_model_inputs, check_module, positive_int
+from .targets import Target, resolve_target
 
 # Input values per forward/backward pass when a method's batch_size is None. Measured on 2 cores
 # (scripts/benchmark.py): integrated gradients on Lite0 at 224² ran fastest at 4 rows a pass (3.1 s for
 # 64 steps, against 6.7 s at 32 rows); small Fashion-MNIST rows still get large batches (790 rows).
 VALUES_PER_PASS = 620_000
-
-
-def check_inputs(inputs: torch.Tensor, name: str = "inputs") -> torch.Tensor:
-    """Deprecated spelling of ``validation.check_images`` (kept for callers that have not switched yet)."""
-    return check_images(inputs, name)
 
 
 def check_call(model: nn.Module, inputs: torch.Tensor, target) -> tuple[torch.Tensor, Target]:

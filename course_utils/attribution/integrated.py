@@ -29,7 +29,7 @@ from torch import nn
 from ..hooks import preserved_state
 from ..models import input_range
 from ..progress import progress
-from ..validation import check_bool, check_images, check_module, one_of, positive_float, positive_int
+from ..validation import check_bool, check_images, one_of, positive_float, positive_int
 from ._common import auto_batch_size, batches, check_call, gradients_and_scores
 
 RULES = ("left", "right", "midpoint", "trapezoid", "gauss_legendre")

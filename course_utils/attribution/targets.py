@@ -86,11 +86,6 @@ class Target:
             rows = rows.cpu()
         return Target(self.classes[rows], self.probability)
 
-    def __len__(self) -> int:
-        if self.classes is None:
-            raise TypeError("a callable target scores any number of inputs")
-        return len(self.classes)
-
     def scores(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """One finite score per row of ``x``: Tensor[len(x)] (in the graph, for gradients)."""
         if self.fn is not None:
