@@ -114,9 +114,9 @@ FIXTURES += [camera_saliency, fashion_batch]
 
 def deletion_lite0(batch_size):
     def run():
-        from course_utils.evaluation import deletion_curve
+        from course_utils.evaluation import deletion_curve, probability
         x, target = camera_224()
-        return deletion_curve(lite0(), x, camera_saliency(), target, steps=20, batch_size=batch_size)
+        return deletion_curve(lite0(), x, camera_saliency(), probability(target), steps=20, batch_size=batch_size)
     return run
 
 
@@ -137,16 +137,16 @@ def deletion_lite0_naive():
 
 
 def insertion_lite0():
-    from course_utils.evaluation import insertion_curve
+    from course_utils.evaluation import insertion_curve, probability
     x, target = camera_224()
-    return insertion_curve(lite0(), x, camera_saliency(), target, steps=20, batch_size=21)
+    return insertion_curve(lite0(), x, camera_saliency(), probability(target), steps=20, batch_size=21)
 
 
 def deletion_insertion_fashion():
-    from course_utils.evaluation import deletion_curve, insertion_curve
+    from course_utils.evaluation import deletion_curve, insertion_curve, probability
     model, images, labels, maps = fashion_batch()
-    deletion_curve(model, images, maps, labels, steps=20, batch_size=256)
-    return insertion_curve(model, images, maps, labels, steps=20, batch_size=256)
+    deletion_curve(model, images, maps, probability(labels), steps=20, batch_size=256)
+    return insertion_curve(model, images, maps, probability(labels), steps=20, batch_size=256)
 
 
 BENCHMARKS["deletion curve: Lite0 224², 20 steps, automatic batch (4) [batched]"] = deletion_lite0(None)

@@ -343,7 +343,6 @@ EVALUATION = [
     Bad("deletion NaN baseline tensor", lambda: curve(baseline=nan_at(torch.zeros(1, 1, 8, 8))), ValueError,
         "baseline"),
     Bad("deletion baseline=NaN", lambda: curve(baseline=NAN), ValueError, "baseline"),
-    Bad("deletion probabilities='yes'", lambda: curve(probabilities="yes"), TypeError, "probabilities"),
     Bad("perturbation mode", lambda: E.perturbation_curve(cnn(), x(2), maps(2), 0, mode="erase"), ValueError, "mode"),
     Variant("deletion float64 inputs", lambda: curve(inputs=x(2, dtype=torch.float64)), lambda: curve()),
     Variant("deletion float64 attributions", lambda: curve(attributions=maps(2).double()), lambda: curve()),

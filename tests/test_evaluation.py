@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pytest
 import torch
+
+from course_utils.attribution import probability
 from scipy.stats import spearmanr
 from torch import nn
 
@@ -52,25 +54,25 @@ def test_deletion_and_insertion_on_linear_model_have_the_known_values():
     model = linear_model([1.0, 2.0, 3.0, 4.0])
     x = torch.ones(1, 1, 2, 2)
     attr = torch.tensor([1.0, 2.0, 3.0, 4.0]).view(1, 1, 2, 2)          # the exact contributions
-    f, s = E.deletion_curve(model, x, attr, 0, steps=4, baseline="zeros", probabilities=False)
+    f, s = E.deletion_curve(model, x, attr, 0, steps=4, baseline="zeros")
     assert torch.equal(f, torch.tensor([0, 0.25, 0.5, 0.75, 1.0]))
     assert torch.allclose(s, torch.tensor([[10.0, 6.0, 3.0, 1.0, 0.0]]))
-    f, s = E.insertion_curve(model, x, attr, 0, steps=4, baseline="zeros", probabilities=False)
+    f, s = E.insertion_curve(model, x, attr, 0, steps=4, baseline="zeros")
     assert torch.allclose(s, torch.tensor([[0.0, 4.0, 7.0, 9.0, 10.0]]))
     # the worst ranking deletes the small contributions first: a larger deletion AUC
-    _, worst = E.deletion_curve(model, x, -attr, 0, steps=4, baseline="zeros", probabilities=False)
+    _, worst = E.deletion_curve(model, x, -attr, 0, steps=4, baseline="zeros")
     assert torch.allclose(worst, torch.tensor([[10.0, 9.0, 7.0, 4.0, 0.0]]))
-    assert E.auc(worst) > E.auc(E.deletion_curve(model, x, attr, 0, 4, "zeros", probabilities=False)[1])
+    assert E.auc(worst) > E.auc(E.deletion_curve(model, x, attr, 0, 4, "zeros")[1])
 
 
 def test_probabilities_are_the_softmax_of_the_target():
     model = linear_model([1.0, -2.0, 0.5, 3.0], n_out=2)
     x = torch.tensor([[[[1.0, 0.5], [2.0, 1.0]]]])
     attr = torch.tensor([[[[0.3, 0.1], [0.2, 0.4]]]])
-    _, logits = E.deletion_curve(model, x, attr, 0, steps=4, baseline="zeros", probabilities=False)
-    _, probs = E.deletion_curve(model, x, attr, 0, steps=4, baseline="zeros")
+    _, logits = E.deletion_curve(model, x, attr, 0, steps=4, baseline="zeros")
+    _, probs = E.deletion_curve(model, x, attr, probability(0), steps=4, baseline="zeros")
     assert torch.allclose(probs, torch.sigmoid(logits), atol=1e-6)      # two classes, logit 1 = 0
-    _, probs1 = E.deletion_curve(model, x, attr, 1, steps=4, baseline="zeros")
+    _, probs1 = E.deletion_curve(model, x, attr, probability(1), steps=4, baseline="zeros")
     assert torch.allclose(probs + probs1, torch.ones_like(probs))
 
 
@@ -79,9 +81,9 @@ def test_curves_score_through_the_attribution_target_layer():
     model = linear_model([1.0, -2.0, 0.5, 3.0], n_out=2)
     x = torch.tensor([[[[1.0, 0.5], [2.0, 1.0]]]])
     attr = torch.tensor([[[[0.3, 0.1], [0.2, 0.4]]]])
-    _, default = E.deletion_curve(model, x, attr, 1, steps=4, baseline="zeros")
-    _, explicit = E.deletion_curve(model, x, attr, probability(1), steps=4, baseline="zeros", probabilities=False)
-    assert torch.equal(default, explicit)                      # probabilities=True is shorthand for probability(c)
+    _, logit0 = E.deletion_curve(model, x, attr, 0, steps=4, baseline="zeros")    # a class index: its logit
+    _, prob1 = E.deletion_curve(model, x, attr, probability(1), steps=4, baseline="zeros")
+    assert torch.allclose(prob1, 1 - torch.sigmoid(logit0), atol=1e-6)   # two classes, logit 1 = 0
     with pytest.raises(TypeError, match="target"):
         E.deletion_curve(model, x, attr, lambda m, v: m(v)[:, 0], steps=4)
     with pytest.raises(ValueError, match="target"):            # the class bound is checked against the outputs
@@ -96,12 +98,13 @@ def test_curves_match_a_naive_loop_and_every_batch_size(mode):
     attr = torch.randn(3, 2, 5, 6, generator=gen)
     target = torch.tensor([0, 2, 1])
     base = 0.3 * torch.ones_like(x)
-    f, ref = E.perturbation_curve(model, x, attr, target, mode, steps=7, baseline=0.3, batch_size=1)
+    f, ref = E.perturbation_curve(model, x, attr, probability(target), mode, steps=7, baseline=0.3, batch_size=1)
     assert f.shape == (8,) and ref.shape == (3, 8)
     for i in range(3):
         assert torch.allclose(ref[i], naive_curve(model, x[i], attr[i], int(target[i]), 7, mode, base[i]), atol=1e-6)
     for bs in (2, 5, 100, None):
-        _, s = E.perturbation_curve(model, x, attr, target, mode, steps=7, baseline=0.3, batch_size=bs)
+        _, s = E.perturbation_curve(model, x, attr, probability(target), mode, steps=7, baseline=0.3,
+                                    batch_size=bs)
         assert torch.allclose(s, ref, atol=1e-6)
 
 
@@ -112,11 +115,11 @@ def test_curve_endpoints_and_baselines():
     with torch.no_grad():
         p_full = model(x).softmax(1)[:, 1]
         p_black = model(torch.zeros_like(x)).softmax(1)[:, 1]
-    _, d = E.deletion_curve(model, x, attr, 1, steps=5)
-    _, i = E.insertion_curve(model, x, attr, 1, steps=5, baseline="zeros")
+    _, d = E.deletion_curve(model, x, attr, probability(1), steps=5)
+    _, i = E.insertion_curve(model, x, attr, probability(1), steps=5, baseline="zeros")
     assert torch.allclose(d[:, 0], p_full) and torch.allclose(d[:, -1], p_black)
     assert torch.allclose(i[:, 0], p_black) and torch.allclose(i[:, -1], p_full)
-    _, m = E.deletion_curve(model, x, attr, 1, steps=5, baseline="mean")
+    _, m = E.deletion_curve(model, x, attr, probability(1), steps=5, baseline="mean")
     with torch.no_grad():
         p_mean = model(x.mean((2, 3), keepdim=True).expand_as(x)).softmax(1)[:, 1]
     assert torch.allclose(m[:, -1], p_mean)

@@ -19,6 +19,7 @@ Maps are N×C×H×W (or N×H×W); where a ranking or a maximum is needed, channe
 (``sum_channels``; NaN/inf are an error). Everything is batched (``batch_size``) and leaves the model as
 it found it.
 """
+from ..attribution import probability   # the target for curves of class probabilities (Petsiuk et al.)
 from .curves import auc, deletion_curve, insertion_curve, perturbation_curve, pixel_order
 from .localization import (CANVAS_SIZE, LOCALIZATION_CHECKPOINT, PHOTO_BOXES, box_mask, localization_cnn,
                            make_localization_dataset, mass_inside_box, pointing_game)
@@ -31,5 +32,5 @@ from .sanity import (map_rank_correlation, model_randomization_test, parameter_l
 __all__ = ["CANVAS_SIZE", "LOCALIZATION_CHECKPOINT", "PHOTO_BOXES", "auc", "box_mask", "course_methods",
            "deletion_curve", "draw_box", "insertion_curve", "localization_cnn", "make_localization_dataset",
            "map_rank_correlation", "mass_inside_box", "model_randomization_test", "parameter_layers",
-           "perturbation_curve", "pixel_order", "plot_curves", "pointing_game", "random_attribution",
+           "perturbation_curve", "pixel_order", "probability", "plot_curves", "pointing_game", "random_attribution",
            "randomize_layers", "randomized_models", "rank_correlation", "sum_channels", "summarize_correlations"]

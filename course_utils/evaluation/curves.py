@@ -58,7 +58,7 @@ def _baseline(inputs: torch.Tensor, baseline, model: nn.Module) -> torch.Tensor:
 
 
 def perturbation_curve(model: nn.Module, inputs: torch.Tensor, attributions: torch.Tensor, target,
-                       mode: str = "deletion", steps: int = 20, baseline="black", probabilities: bool = True,
+                       mode: str = "deletion", steps: int = 20, baseline="black",
                        batch_size: int | None = None, show_progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Deletion or insertion curve of each input, ranking pixels by ``attributions``.
 
@@ -69,10 +69,9 @@ def perturbation_curve(model: nn.Module, inputs: torch.Tensor, attributions: tor
     space), ``"zeros"``, ``"blur"`` (Gaussian, σ = a tenth of the side), ``"mean"`` (per image and channel),
     a number or a tensor broadcastable to ``inputs``.
 
-    ``target``: an int or N class indices, scored through the attribution core's target layer
-    (``course_utils.attribution.targets``): by their softmax probability, as Petsiuk et al. do
-    (``probabilities=True``, the same as passing ``probability(target)``), or by their logit
-    (``probabilities=False``).
+    ``target``: scored through the attribution core's target layer (``course_utils.attribution.targets``):
+    ``probability(c)`` (c an int or N class indices) for the softmax probability, as Petsiuk et al. do, or
+    plain class indices for the logit.
 
     Returns (fractions of pixels changed, ``steps``+1 values in [0, 1]; scores N×(``steps``+1)). All
     N·(steps+1) perturbed images are evaluated in batches of ``batch_size`` (``None``: chosen from the image
@@ -84,7 +83,6 @@ def perturbation_curve(model: nn.Module, inputs: torch.Tensor, attributions: tor
     batch_size = auto_batch_size(batch_size, inputs.shape[1:])
     one_of(mode, "mode", MODES)
     steps = positive_int(steps, "steps")
-    check_bool(probabilities, "probabilities")
     maps = sum_channels(attributions)
     n, _, h, w = inputs.shape
     if maps.shape != (n, h, w):
@@ -96,8 +94,6 @@ def perturbation_curve(model: nn.Module, inputs: torch.Tensor, attributions: tor
     if target.classes is None:
         raise TypeError("target: deletion/insertion curves need class indices (an int, N ints or "
                         "probability(c)), not a callable")
-    if probabilities and not target.probability:
-        target = resolve_target(probability(target.classes), n)
     steps = min(steps, h * w)
     base = _baseline(inputs, baseline, model)
     start, end = (inputs, base) if mode == "deletion" else (base, inputs)
