@@ -59,21 +59,23 @@ def check_torch() -> list[Finding]:
                           f"{torch.get_num_threads()} CPU threads")]
 
 
+def file_findings(path: Path, expected: str, what: str, restore: str) -> list[Finding]:
+    """[] if ``path`` exists with SHA256 ``expected``, else one finding saying missing or corrupt, and how to restore."""
+    from .data import sha256
+    if path.exists() and sha256(path) == expected:
+        return []
+    state = "is missing" if not path.exists() else "is corrupt (SHA256 differs)"
+    return [Finding(False, f"{what} {path} {state}", f"restore it with `git checkout -- {restore}`")]
+
+
 def check_fashion_mnist() -> list[Finding]:
     from . import data
     directory = Path(data.FASHION_DIR)
     if not directory.is_dir():
         return [Finding(False, f"the Fashion-MNIST folder {directory} is missing",
                         "restore it with `git checkout -- data/fashion-mnist` (it ships with the course)")]
-    findings = []
-    for name, expected in data.FASHION_SHA256.items():
-        path = directory / name
-        if not path.exists():
-            findings.append(Finding(False, f"Fashion-MNIST file {path} is missing",
-                                    f"restore it with `git checkout -- data/fashion-mnist/{name}`"))
-        elif data.sha256(path) != expected:
-            findings.append(Finding(False, f"Fashion-MNIST file {path} is corrupt (SHA256 differs)",
-                                    f"restore it with `git checkout -- data/fashion-mnist/{name}`"))
+    findings = [f for name, expected in data.FASHION_SHA256.items()
+                for f in file_findings(directory / name, expected, "Fashion-MNIST file", f"data/fashion-mnist/{name}")]
     return findings or [Finding(True, f"Fashion-MNIST: {len(data.FASHION_SHA256)} files, SHA256 match")]
 
 
@@ -81,17 +83,11 @@ def check_photos() -> list[Finding]:
     """Every photo of the manifest (data/images/PROVENANCE.md, the photos the lectures load) present and intact."""
     from . import data
     sums = data.image_checksums()
-    findings = []
-    for file, expected in sorted(sums.items()):
-        path = data.IMAGE_DIR / file
-        if not path.exists():
-            findings.append(Finding(False, f"photo {path} is missing",
-                                    f"restore it with `git checkout -- data/images/{file}`"))
-        elif data.sha256(path) != expected:
-            findings.append(Finding(False, f"photo {path} is corrupt (SHA256 differs)",
-                                    f"restore it with `git checkout -- data/images/{file}`"))
-        else:
-            data.load_image(path.stem)
+    findings = [f for file, expected in sorted(sums.items())
+                for f in file_findings(data.IMAGE_DIR / file, expected, "photo", f"data/images/{file}")]
+    if not findings:
+        for file in sums:
+            data.load_image(Path(file).stem)
     return findings or [Finding(True, f"{len(sums)} photos: SHA256 match, all load")]
 
 
