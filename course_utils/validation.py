@@ -130,6 +130,7 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module, name: str = "layer")
                             f"; its top-level layers are {[n for n, _ in model.named_children()]}"))
     return layer, modules[layer]
 
+
 def check_tensor(x, name: str, layouts: str | Iterable[str], allow_empty: bool = False) -> torch.Tensor:
     """``x`` as a finite float32 tensor whose rank matches one of ``layouts`` (e.g. ``"N×K"`` or
     ``("N×C×H×W", "N×H×W")``: the rank is the number of ×-separated letters). float64 is cast."""
@@ -227,3 +228,8 @@ def check_model_inputs(x, model: nn.Module, name: str = "inputs", allow_empty: b
     if dtype == torch.float64 or (dtype is None and x.dtype == torch.float64):
         return check_finite(x.to(torch.float64), name)
     return checked
+
+
+def input_channels(model: nn.Module) -> int | None:
+    """How many channels ``model``'s inputs have (its first conv's in_channels); None if it starts otherwise."""
+    return _input_channels(model)

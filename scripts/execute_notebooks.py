@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def execute(path: Path) -> tuple[float, list[str]]:
     """Run ``path`` in place; returns (seconds, the cells that wrote to stderr)."""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=900, kernel_name="python3", store_widget_state=False,
+    # store_widget_state=True: nbclient 0.11 raises KeyError when an explorer's Output widget receives output
+    # without it; the state it collects is dropped below (nb.metadata["widgets"]), so nothing of it is committed
+    client = NotebookClient(nb, timeout=900, kernel_name="python3", store_widget_state=True,
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     client.execute(stderr=subprocess.DEVNULL)
