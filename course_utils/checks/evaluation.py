@@ -11,116 +11,159 @@
 """
 from __future__ import annotations
 
+import functools
+import math
 from collections import OrderedDict
 
 import torch
 from torch import nn
 
-from . import Case, CheckResult, compare, recording, run_check
+from . import (Case, CheckResult, StudentError, call_student, compare, exercise_check, failed, generator,
+               not_a_function, not_implemented, passed, run_check, seeded, slow_notice)
 
 
 def _cnn(seed: int, in_channels: int = 1, classes: int = 4) -> nn.Sequential:
     """A small random CNN with named layers, different for every seed (never shown in the notebook)."""
-    torch.manual_seed(seed)
-    model = nn.Sequential(OrderedDict([
+    model = seeded(nn.Sequential(OrderedDict([
         ("conv1", nn.Conv2d(in_channels, 6, 3, padding=1)), ("relu1", nn.ReLU()),
         ("conv2", nn.Conv2d(6, 5, 3, padding=1)), ("relu2", nn.ReLU()),
-        ("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(5, classes))]))
+        ("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(5, classes))])), seed)
     with torch.no_grad():
         model.fc.weight.mul_(4)       # confident enough that probabilities and logits differ visibly
     return model.eval()
 
 
 # ----------------------------------------------------------------------------------- deletion curve
+def _deletion(model, inputs, attributions, target, steps, count=lambda k, hw, steps: (k * hw) // steps,
+              descending=True, probabilities=True, rank=lambda a: a.sum(1)):
+    """The deletion curve written out, with switches reproducing the usual mistakes."""
+    n, c, h, w = inputs.shape
+    order = torch.argsort(rank(attributions).flatten(1), dim=1, descending=descending)
+    curve = torch.zeros(n, steps + 1)
+    for k in range(steps + 1):
+        keep = torch.ones(n, h * w)
+        keep.scatter_(1, order[:, :count(k, h * w, steps)], 0.0)
+        with torch.no_grad():
+            out = model(inputs * keep.view(n, 1, h, w))
+        out = out.softmax(1) if probabilities else out
+        curve[:, k] = out.gather(1, target.view(-1, 1)).squeeze(1)
+    return curve
+
+
 def _deletion_reference(model, inputs, attributions, target, steps):
+    from ..attribution import probability
     from ..evaluation import deletion_curve
-    return deletion_curve(model, inputs, attributions, target, steps=steps, baseline="zeros")[1]
+    return deletion_curve(model, inputs, attributions, probability(target), steps=steps,
+                          baseline="zeros")[1].to(inputs.dtype)
 
 
-def _deletion_cases() -> list[Case]:
-    gen = torch.Generator().manual_seed(1010)
-    cases = []
-    for i, (n, c, h, w, steps) in enumerate([(2, 1, 6, 6, 4), (3, 2, 5, 7, 7), (1, 3, 8, 8, 16)]):
-        x = torch.rand(n, c, h, w, generator=gen)
-        attr = torch.randn(n, c, h, w, generator=gen)
-        target = torch.randint(0, 4, (n,), generator=gen)
-        cases.append(Case(f"{n} image(s) {c}×{h}×{w}, {steps} steps, targets {target.tolist()}",
-                          (_cnn(100 + i, c), x, attr, target, steps)))
-    return cases
-
-
+@exercise_check
 def check_deletion_curve(fn) -> CheckResult:
     """``fn(model, inputs N×C×H×W, attributions N×C×H×W, target N, steps)`` → N×(steps+1) probabilities.
 
     At step k the ``(k·H·W) // steps`` pixels with the largest attribution (summed over channels) are set
     to 0 in every channel; the value is the softmax probability of each image's target class.
     """
-    cases = _deletion_cases()
+    mistakes = {
+        "you deleted the *least* important pixels first: sort the attribution in descending order":
+            lambda *a: _deletion(*a, descending=False),
+        "these are logits: apply softmax over the classes and take the target's probability":
+            lambda *a: _deletion(*a, probabilities=False),
+        "you ranked pixels by |attribution|: rank by the signed attribution summed over channels":
+            lambda *a: _deletion(*a, rank=lambda attr: attr.sum(1).abs()),
+        "the number of pixels deleted at step k is ⌊k·H·W / steps⌋, (k * H * W) // steps: you rounded it":
+            (lambda *a: _deletion(*a, count=lambda k, hw, steps: round(k * hw / steps)),
+             lambda *a: _deletion(*a, count=lambda k, hw, steps: math.ceil(k * hw / steps))),
+        "rank the pixels by the attribution summed over channels (you used channel 0 only)":
+            lambda *a: _deletion(*a, rank=lambda attr: attr[:, 0]),
+    }
 
     def diagnose(expected, got):
         problem = compare(expected, got, atol=1e-5, rtol=1e-4)
-        if problem is None or not isinstance(got, torch.Tensor) or got.shape != expected.shape:
-            return problem
-        model, x, attr, target, steps = reference.args
-        from ..evaluation import deletion_curve
-        variants = {
-            "you deleted the *least* important pixels first: sort the attribution in descending order":
-                deletion_curve(model, x, -attr, target, steps=steps, baseline="zeros")[1],
-            "these are logits: apply softmax over the classes and take the target's probability":
-                deletion_curve(model, x, attr, target, steps=steps, baseline="zeros", probabilities=False)[1],
-            "you ranked pixels by |attribution|: rank by the signed attribution summed over channels":
-                deletion_curve(model, x, attr.sum(1, keepdim=True).abs(), target, steps=steps, baseline="zeros")[1],
-        }
-        for message, v in variants.items():
-            if torch.allclose(got.detach().float(), v, atol=1e-5):
-                return message
-        if torch.allclose(got[:, 0].detach().float(), expected[:, 0], atol=1e-5):
+        if problem and isinstance(got, torch.Tensor) and got.shape == expected.shape and torch.allclose(
+                got[:, 0].detach().double(), expected[:, 0].double(), atol=1e-5):
             return problem + " (step 0 is right: check how many pixels each step removes and their order)"
         return problem
 
-    reference = recording(_deletion_reference)
-
-    return run_check("check_deletion_curve", fn, reference, cases, compare_fn=diagnose,
+    gen = generator(1010)
+    cases = []
+    for i, (n, c, h, w, steps) in enumerate([(2, 1, 6, 6, 4), (2, 1, 5, 7, 4), (3, 2, 5, 7, 7), (1, 3, 8, 8, 16)]):
+        x = torch.rand(n, c, h, w, generator=gen)
+        attr = torch.randn(n, c, h, w, generator=gen)
+        target = torch.randint(0, 4, (n,), generator=gen)
+        cases.append(Case(f"{n} image(s) {c}×{h}×{w}, {steps} steps, targets {target.tolist()}",
+                          (_cnn(100 + i, c), x, attr, target, steps),
+                          note=f"H·W = {h * w} is not a multiple of {steps} steps" if (h * w) % steps else ""))
+    return run_check("check_deletion_curve", fn, _deletion_reference, cases, mistakes=mistakes, compare_fn=diagnose,
                      hint="rank pixels with torch.argsort(attr.sum(1).flatten(1), descending=True); at step k "
-                          "zero the first (k*H*W)//steps of them; score = softmax probability of the target.")
+                          "zero the first (k*H*W)//steps of them; score = softmax probability of the target.",
+                     slow_hint="run the model once per step on all N images (or once on all the steps' images)")
 
 
 # ----------------------------------------------------------------------------------------------- AUC
-def _auc_reference(scores):
-    from ..evaluation import auc
-    return auc(scores)
-
-
+@exercise_check
 def check_auc(fn) -> CheckResult:
     """``fn(scores N×K)`` → N areas under the curves, the K points evenly spaced on [0, 1], trapezoidal rule."""
-    gen = torch.Generator().manual_seed(2020)
+    from ..evaluation import auc
+    mistakes = {
+        "this is the mean of the points; the trapezoidal rule weights the two end points by a half":
+            lambda s: s.mean(-1),
+        "the x spacing is missing: the points lie at 0, 1/(K−1), …, 1, not at 0, 1, 2, …":
+            lambda s: torch.trapezoid(s, dim=-1),
+        "that is a left Riemann sum (the last point left out): the trapezoidal rule averages each pair of "
+        "neighbours, (s[k] + s[k+1]) / 2": lambda s: s[..., :-1].mean(-1),
+        "that is a right Riemann sum (the first point left out): the trapezoidal rule averages each pair of "
+        "neighbours, (s[k] + s[k+1]) / 2": lambda s: s[..., 1:].mean(-1),
+        "the points are spaced 1/(K−1) apart, not 1/K (K points span K − 1 intervals)":
+            lambda s: torch.trapezoid(s, dx=1 / s.shape[-1], dim=-1),
+    }
+    gen = generator(2020)
     cases = [Case("3 curves of 5 points", (torch.rand(3, 5, generator=gen),)),
              Case("2 curves of 21 points", (torch.rand(2, 21, generator=gen),)),
              Case("1 curve of 2 points [1, 0]", (torch.tensor([[1.0, 0.0]]),))]
 
-    def diagnose(expected, got):
-        problem = compare(expected, got, atol=1e-5, rtol=1e-4)
-        if problem is None or not isinstance(got, torch.Tensor) or got.shape != expected.shape:
-            return problem
-        (scores,) = reference.args
-        if torch.allclose(got.float(), scores.mean(-1).float(), atol=1e-5):
-            return "this is the mean of the points; the trapezoidal rule weights the two end points by a half"
-        if torch.allclose(got.float(), torch.trapezoid(scores, dim=-1).float(), atol=1e-5):
-            return "the x spacing is missing: the points lie at 0, 1/(K−1), …, 1, not at 0, 1, 2, …"
-        return problem
+    def compare_fn(expected, got):
+        if isinstance(got, torch.Tensor) and got.ndim == 0 and expected.ndim == 1:
+            return (f"expected one area per curve (shape {tuple(expected.shape)}), got a single number: integrate "
+                    "along the last dimension only")
+        return compare(expected, got)
 
-    reference = recording(_auc_reference)
-
-    return run_check("check_auc", fn, reference, cases, compare_fn=diagnose,
+    return run_check("check_auc", fn, lambda s: auc(s).to(s.dtype), cases, mistakes=mistakes, compare_fn=compare_fn,
                      hint="x = torch.linspace(0, 1, K); area = Σ (x[k+1] − x[k]) · (s[k] + s[k+1]) / 2 "
                           "(or torch.trapezoid).")
 
 
 # --------------------------------------------------------------------------------------- pointing game
+def _hits(maps, boxes, inclusive=False, swap=False, argmin=False, flat_over_batch=False):
+    flat = maps.flatten(1)
+    if flat_over_batch:
+        i = (maps.flatten().argmax() % flat.shape[1]).expand(len(maps))
+    else:
+        i = flat.argmin(1) if argmin else flat.argmax(1)
+    w = maps.shape[-1]
+    row, col = i // w, i % w
+    if swap:
+        row, col = col, row
+    end = (lambda a, b: a <= b) if inclusive else (lambda a, b: a < b)
+    return (row >= boxes[:, 0]) & end(row, boxes[:, 2]) & (col >= boxes[:, 1]) & end(col, boxes[:, 3])
+
+
+@exercise_check
 def check_pointing_game(fn) -> CheckResult:
     """``fn(maps N×1×H×W, boxes N×4 (y0, x0, y1, x1), end exclusive)`` → N bools: is the maximum in the box?"""
     from ..evaluation import pointing_game
-    gen = torch.Generator().manual_seed(3030)
+    mistakes = {
+        "the box's end is exclusive (y0 ≤ y < y1, x0 ≤ x < x1), like Python slices":
+            lambda m, b: _hits(m, b, inclusive=True),
+        "rows and columns are swapped: the flat index i gives row i // W and column i % W":
+            (lambda m, b: _hits(m, b, swap=True),
+             lambda m, b: _hits(m, b, swap=True, inclusive=True)),
+        "you located the minimum: the pointing game asks where the map's *maximum* is":
+            lambda m, b: _hits(m, b, argmin=True),
+        "take each map's own maximum (argmax over dim 1 of maps.flatten(1)), not one over the whole batch":
+            lambda m, b: _hits(m, b, flat_over_batch=True),
+    }
+    gen = generator(3030)
     cases = []
     for n, h, w in [(6, 10, 12), (8, 16, 16)]:
         maps = torch.randn(n, 1, h, w, generator=gen)
@@ -135,34 +178,20 @@ def check_pointing_game(fn) -> CheckResult:
             maps[i, 0, min(int(edge_y), h - 1), int(edge_x)] = 10.0
         cases.append(Case(f"{n} maps {h}×{w}, non-square boxes", (maps, boxes)))
 
-    def ref(maps, boxes):
-        return pointing_game(maps, boxes)
-
     def diagnose(expected, got):
         if not isinstance(got, torch.Tensor):
-            return f"expected a torch.Tensor of {len(expected)} bools, got {type(got).__name__}"
+            return compare(expected, got)
         if got.shape != expected.shape:
             return f"expected shape {tuple(expected.shape)} (one bool per map), got {tuple(got.shape)}"
         got_b = got.bool()
         if torch.equal(got_b, expected):
             return None
-        maps, boxes = reference.args
-        swapped = pointing_game(maps.transpose(-1, -2), boxes[:, [1, 0, 3, 2]]) if maps.shape[-1] == maps.shape[-2] \
-            else None
-        flat_idx = maps.flatten(1).argmax(1)
-        y, x = flat_idx // maps.shape[-1], flat_idx % maps.shape[-1]
-        inclusive = (y >= boxes[:, 0]) & (y <= boxes[:, 2]) & (x >= boxes[:, 1]) & (x <= boxes[:, 3])
-        if torch.equal(got_b, inclusive):
-            return "the box's end is exclusive (y0 ≤ y < y1, x0 ≤ x < x1), like Python slices"
-        wrong_axes = (x >= boxes[:, 0]) & (x < boxes[:, 2]) & (y >= boxes[:, 1]) & (y < boxes[:, 3])
-        if torch.equal(got_b, wrong_axes) or (swapped is not None and torch.equal(got_b, swapped)):
-            return "rows and columns are swapped: the flat index i gives row i // W and column i % W"
         bad = (got_b != expected).nonzero().flatten().tolist()
         return f"maps {bad} are wrong (expected {expected[bad].tolist()}, got {got_b[bad].tolist()})"
 
-    reference = recording(ref)
-
-    return run_check("check_pointing_game", fn, reference, cases, compare_fn=diagnose,
+    return run_check("check_pointing_game", fn, pointing_game, cases, mistakes=mistakes, compare_fn=diagnose,
+                     match=lambda a, b: isinstance(b, torch.Tensor) and a.shape == b.shape and torch.equal(
+                         a.bool(), b.bool()),
                      hint="i = map.flatten(1).argmax(1); row, col = i // W, i % W; hit = y0 ≤ row < y1 and "
                           "x0 ≤ col < x1.")
 
@@ -174,11 +203,24 @@ def _removal_reference(model, layer, channels, inputs, means):
         return model(inputs)
 
 
+@exercise_check
 def check_logits_without_channels(fn) -> CheckResult:
     """``fn(model, layer, channels, inputs, means)`` → N×K logits with ``layer``'s channels in ``channels``
     replaced by ``means`` (C values, one per channel), every other channel unchanged."""
     from ..hooks import capture_activations
-    gen = torch.Generator().manual_seed(4040)
+    mistakes = {
+        "the channels were set to 0; replace them by their mean activation (`means[c]`)":
+            lambda m, layer, ch, x, means: _removal_reference(m, layer, ch, x, torch.zeros_like(means)),
+        "you replaced the channels that should stay: replace only those listed in `channels`":
+            lambda m, layer, ch, x, means: _removal_reference(m, layer, [c for c in range(len(means)) if c not in ch],
+                                                              x, means),
+        "each channel c gets its own mean, means[c]: you used one value for all of them":
+            (lambda m, layer, ch, x, means: _removal_reference(m, layer, ch, x, means.mean().expand(len(means))),
+             lambda m, layer, ch, x, means: _removal_reference(m, layer, ch, x, means[ch[0]].expand(len(means)))),
+        "these are the logits of the untouched model: the hook must change the layer's output (return the "
+        "modified copy)": lambda m, layer, ch, x, means: _removal_reference(m, layer, [], x, means),
+    }
+    gen = generator(4040)
     cases = []
     for i, (layer, channels) in enumerate([("relu2", [0, 3]), ("relu1", [1, 2, 5]), ("relu2", [4])]):
         model = _cnn(400 + i)
@@ -187,57 +229,57 @@ def check_logits_without_channels(fn) -> CheckResult:
             model(torch.rand(20, 1, 7, 7, generator=gen))
         means = acts[layer].mean((0, 2, 3))
         cases.append(Case(f"layer {layer}, channels {channels}, 5 images 1×7×7", (model, layer, channels, x, means)))
-
-    def diagnose(expected, got):
-        problem = compare(expected, got, atol=1e-5, rtol=1e-4)
-        if problem is None or not isinstance(got, torch.Tensor) or got.shape != expected.shape:
-            return problem
-        model, layer, channels, x, means = reference.args
-        kept = [c for c in range(len(means)) if c not in channels]
-        if torch.allclose(got, _removal_reference(model, layer, channels, x, torch.zeros_like(means)), atol=1e-5):
-            return "the channels were set to 0; replace them by their mean activation (`means[c]`)"
-        if torch.allclose(got, _removal_reference(model, layer, kept, x, means), atol=1e-5):
-            return "you replaced the channels that should stay: replace only those listed in `channels`"
-        return problem
-
-    reference = recording(_removal_reference)
-
-    return run_check("check_logits_without_channels", fn, reference, cases, compare_fn=diagnose,
+    return run_check("check_logits_without_channels", fn, _removal_reference, cases, mistakes=mistakes,
                      hint="a forward hook on get_layer(model, layer) that returns a copy of the output with "
                           "out[:, c] = means[c] for c in channels; remove the hook afterwards (try/finally).")
 
 
 # ------------------------------------------------------------------------------ the capstone's answer
-def _positions_verdict(name: str, positions) -> CheckResult:
-    from ..shortcut import MARKER_POSITIONS, MARKER_SIZE, NUM_CLASSES
+def _marker_hits(items: dict) -> list[int]:
+    """The classes whose (row, col) lies on their marker (one pixel of slack)."""
+    from ..shortcut import MARKER_POSITIONS, MARKER_SIZE
+    hits = []
+    for c, (row, col) in items.items():
+        y, x = MARKER_POSITIONS[c]
+        if y - 1 <= row <= y + MARKER_SIZE and x - 1 <= col <= x + MARKER_SIZE:
+            hits.append(c)
+    return hits
+
+
+def _positions_verdict(name: str, positions, notice: str = "") -> CheckResult:
+    from ..shortcut import NUM_CLASSES
+    hint = ("compare where the evidence lies for the vendor's images and for the standard ones, class by class; "
+            "look *outside* the garments")
+    if positions is None:
+        return failed(name, "your function returned None (a missing `return`?)", notice=notice)
     if isinstance(positions, dict):
         items = positions
     elif isinstance(positions, (list, tuple)):
         items = dict(enumerate(positions))
     else:
-        return CheckResult(name, "failed", f"❌ {name}: expected a dict {{class: (row, col)}} or a list of "
-                                           f"{NUM_CLASSES} (row, col) pairs, got {type(positions).__name__}")
+        return failed(name, f"expected a dict {{class: (row, col)}} or a list of {NUM_CLASSES} (row, col) pairs, "
+                            f"got {type(positions).__name__}", notice=notice)
     missing = [c for c in range(NUM_CLASSES) if c not in items]
     if missing:
-        return CheckResult(name, "failed", f"❌ {name}: no position for classes {missing}")
-    wrong = []
+        return failed(name, f"no position for classes {missing}", notice=notice)
+    pairs = {}
     for c in range(NUM_CLASSES):
         try:
             row, col = (int(v) for v in items[c])
         except (TypeError, ValueError):
-            return CheckResult(name, "failed", f"❌ {name}: class {c}: expected a (row, col) pair of ints, "
-                                               f"got {items[c]!r}")
-        y, x = MARKER_POSITIONS[c]
-        if not (y - 1 <= row <= y + MARKER_SIZE and x - 1 <= col <= x + MARKER_SIZE):
-            wrong.append(c)
-    if wrong:
-        return CheckResult(name, "failed",
-                           f"❌ {name}: {NUM_CLASSES - len(wrong)}/{NUM_CLASSES} positions are right; classes "
-                           f"{wrong} are not. Hint: compare where the evidence lies for the vendor's images "
-                           "and for the standard ones, class by class; look *outside* the garments.")
-    return CheckResult(name, "passed", f"✅ {name}: all {NUM_CLASSES} positions are on their class's hidden evidence")
+            return failed(name, f"class {c}: expected a (row, col) pair of ints, got {items[c]!r}", notice=notice)
+        pairs[c] = (row, col)
+    right = _marker_hits(pairs)
+    if len(right) == NUM_CLASSES:
+        return passed(name, f"all {NUM_CLASSES} positions are on their class's hidden evidence", notice)
+    if len(_marker_hits({c: (col, row) for c, (row, col) in pairs.items()})) > len(right):
+        return failed(name, "rows and columns are swapped: a flat index i of a 28×28 map is row i // 28, column "
+                            "i % 28 (divmod(i, 28))", notice=notice)
+    wrong = [c for c in range(NUM_CLASSES) if c not in right]
+    return failed(name, f"{len(right)}/{NUM_CLASSES} positions are right; classes {wrong} are not", hint, notice)
 
 
+@exercise_check
 def check_marker_positions(fn) -> CheckResult:
     """``fn(model, images, labels)`` → for each class 0..9 the (row, col) of a pixel where the shortcut model
     finds its class evidence (a dict {class: (row, col)} or a list of 10 pairs).
@@ -246,21 +288,20 @@ def check_marker_positions(fn) -> CheckResult:
     compares the answer with the truth, one pixel of slack.
     """
     name = "check_marker_positions"
-    if not callable(fn):
-        return CheckResult(name, "failed", f"❌ {name}: expected a function fn(model, images, labels), "
-                                           f"got {type(fn).__name__}")
+    failure = not_a_function(name, fn, "a function fn(model, images, labels)")
+    if failure is not None:
+        return failure
     from ..shortcut import shortcut_cnn, shortcut_test_set
     images, labels = shortcut_test_set("vendor")
     images, labels = images[-1000:], labels[-1000:]
     try:
-        positions = fn(shortcut_cnn(), images, labels)
+        positions, seconds = call_student(fn, shortcut_cnn(), images, labels)
     except NotImplementedError:
-        return CheckResult(name, "not implemented",
-                           f"⏳ {name}: not implemented yet — replace the `raise NotImplementedError` line "
-                           "with your code, run that cell, then run this check again.")
-    except Exception as err:
-        return CheckResult(name, "failed", f"❌ {name}: your function raised {type(err).__name__}: {err}")
-    return _positions_verdict(name, positions)
+        return not_implemented(name)
+    except StudentError as err:
+        return failed(name, f"your function raised {err}")
+    return _positions_verdict(name, positions, slow_notice(seconds, "the 1,000 images", hint="work on a few dozen "
+                                                           "images per class, in batches"))
 
 
 def marker_dependent_classes(model: nn.Module, gap: float = 0.5, n_images: int = 2000) -> list[int]:
@@ -277,32 +318,41 @@ def marker_dependent_classes(model: nn.Module, gap: float = 0.5, n_images: int =
     return (accuracy["vendor"] - accuracy["standard"] > gap).nonzero().flatten().tolist()
 
 
+@functools.lru_cache(maxsize=1)
+def _shipped_truth() -> list[int]:
+    """``marker_dependent_classes`` of the shipped shortcut model (computed once per session)."""
+    from ..shortcut import shortcut_cnn
+    return marker_dependent_classes(shortcut_cnn())
+
+
+@exercise_check
 def check_marker_dependent_classes(fn) -> CheckResult:
     """``fn(model)`` → the class indices the shortcut model can hardly recognise without the marker (accuracy
     on the standard test set more than 0.5 below the vendor's), in any order. Called on the shortcut model."""
     name = "check_marker_dependent_classes"
-    if not callable(fn):
-        return CheckResult(name, "failed", f"❌ {name}: expected a function fn(model), got {type(fn).__name__}")
+    failure = not_a_function(name, fn, "a function fn(model)")
+    if failure is not None:
+        return failure
     from ..shortcut import shortcut_cnn
-    model = shortcut_cnn()
     try:
-        classes = fn(model)
+        classes, seconds = call_student(fn, shortcut_cnn())
     except NotImplementedError:
-        return CheckResult(name, "not implemented",
-                           f"⏳ {name}: not implemented yet — replace the `raise NotImplementedError` line "
-                           "with your code, run that cell, then run this check again.")
-    except Exception as err:
-        return CheckResult(name, "failed", f"❌ {name}: your function raised {type(err).__name__}: {err}")
+        return not_implemented(name)
+    except StudentError as err:
+        return failed(name, f"your function raised {err}")
+    notice = slow_notice(seconds, "the shortcut model", hint="evaluate each test set in one forward pass")
+    if classes is None:
+        return failed(name, "your function returned None (a missing `return`?)", notice=notice)
     try:
-        answer = sorted({int(c) for c in classes})
+        answer = sorted({int(c) for c in (classes.tolist() if isinstance(classes, torch.Tensor) else classes)})
     except (TypeError, ValueError):
-        return CheckResult(name, "failed", f"❌ {name}: expected a list of class indices (ints 0..9), "
-                                           f"got {classes!r}")
-    truth = marker_dependent_classes(model)
+        return failed(name, f"expected a list of class indices (ints 0..9), got {classes!r}"[:300], notice=notice)
+    truth = _shipped_truth()
     if answer == truth:
-        return CheckResult(name, "passed", f"✅ {name}: yes — classes {truth} collapse without the marker")
+        return passed(name, f"yes — classes {truth} collapse without the marker", notice)
     missing, extra = sorted(set(truth) - set(answer)), sorted(set(answer) - set(truth))
     parts = ([f"classes {missing} also collapse"] if missing else []) + \
             ([f"classes {extra} keep most of their accuracy"] if extra else [])
-    return CheckResult(name, "failed", f"❌ {name}: not quite: " + "; ".join(parts) + ". Hint: compute the "
-                                       "accuracy of each class on both test sets and compare.")
+    return failed(name, "not quite: " + "; ".join(parts),
+                  "compute the accuracy of each class on both test sets and compare: the classes whose standard "
+                  "accuracy is more than 0.5 below their vendor accuracy", notice)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.stats import rankdata
 from torch import nn
 
 from ..attribution import RELU_BACKWARD_RULES, modified_gradient
 from ..evaluation import rank_correlation
-from . import Case, CheckResult, compare, run_check
+from . import Case, CheckResult, compare, exercise_check, failed, generator, run_check
 
 RULE_NAMES = {"gradient": "backprop", "deconvnet": "DeconvNet", "guided": "guided backprop"}
+NO_GRADIENT = "no-gradient"
 
 
 def _apply_function(function):
@@ -20,14 +22,33 @@ def _apply_function(function):
         x = x.clone().requires_grad_(True)
         out = function.apply(x)
         if not isinstance(out, torch.Tensor):
-            raise TypeError(f"forward must return a tensor, got {type(out).__name__}")
+            return out, None
         (grad,) = torch.autograd.grad(out, x, grad_outputs=g, allow_unused=True)
-        if grad is None:
-            raise RuntimeError("no gradient reached the input: does backward return the new gradient?")
-        return out.detach(), grad
+        return out.detach(), NO_GRADIENT if grad is None else grad
     return run
 
 
+def _relu_mistakes(rule: str) -> dict:
+    rules = RELU_BACKWARD_RULES
+    mistakes = {f"the backward pass follows the {RULE_NAMES[other]} rule, not the {RULE_NAMES[rule]} rule":
+                (lambda other: lambda x, g: (x.clamp(min=0), rules[other](x, g)))(other)
+                for other in rules if other != rule}
+    mistakes.update({
+        "backward passes the gradient through unchanged: apply the rule to grad_output":
+            lambda x, g: (x.clamp(min=0), g),
+        "the forward pass must be ReLU, x.clamp(min=0): yours returned x unchanged": lambda x, g: (x, rules[rule](x, g)),
+    })
+    if rule != "deconvnet":
+        mistakes.update({
+            "at x = 0 a ReLU passes no gradient: use the mask (x > 0), not (x >= 0)":
+                lambda x, g: (x.clamp(min=0), rules[rule](x, g, derivative=(x >= 0).to(g.dtype))),
+            "multiply by the mask (x > 0), not by x itself":
+                lambda x, g: (x.clamp(min=0), rules[rule](x, g, derivative=x.clamp(min=0))),
+        })
+    return mistakes
+
+
+@exercise_check
 def check_relu_function(function, rule: str) -> CheckResult:
     """``function``: a torch.autograd.Function subclass whose forward is ReLU and whose backward follows
     ``rule`` ("gradient", "deconvnet" or "guided"). Checked on the course guide's 3×3 example and fresh cases."""
@@ -35,44 +56,31 @@ def check_relu_function(function, rule: str) -> CheckResult:
         raise ValueError(f"rule: expected one of {sorted(RELU_BACKWARD_RULES)}, got {rule!r}")
     name = f"check_relu_function ({RULE_NAMES[rule]})"
     if not (isinstance(function, type) and issubclass(function, torch.autograd.Function)):
-        return CheckResult(name, "failed", f"❌ {name}: expected a torch.autograd.Function subclass "
-                                           f"(pass the class itself, not an instance or .apply)")
-    gen = torch.Generator().manual_seed(51)
-    worked_x = torch.tensor([[1., -1, 5], [2, -5, -7], [-3, 2, 4]])
-    worked_g = torch.tensor([[-2., 3, -1], [6, -3, 1], [2, -1, 3]])
-    cases = [Case("the 3×3 example of the course guide", (worked_x, worked_g)),
+        return failed(name, "expected a torch.autograd.Function subclass (pass the class itself, not an instance "
+                            "or .apply)")
+    gen = generator(51)
+    cases = [Case("the 3×3 example of the course guide", (torch.tensor([[1., -1, 5], [2, -5, -7], [-3, 2, 4]]),
+                                                          torch.tensor([[-2., 3, -1], [6, -3, 1], [2, -1, 3]]))),
              Case("random 2×4×5×5 input and signal", (torch.randn(2, 4, 5, 5, generator=gen),
                                                       torch.randn(2, 4, 5, 5, generator=gen))),
              Case("random 7-vector with exact zeros in x", (torch.tensor([0., 1, -2, 0, 3, -1, 0.5]),
-                                                            torch.randn(7, generator=gen)))]
-
-    def reference(x, g):
-        return x.clamp(min=0), RELU_BACKWARD_RULES[rule](x, g)
+                                                            torch.randn(7, generator=gen)),
+                  note="x holds exact zeros, where a ReLU's derivative is 0")]
 
     def compare_fn(expected, got):
-        if not isinstance(got, tuple):
-            return f"internal: {got!r}"
         (e_out, e_grad), (g_out, g_grad) = expected, got
+        if not isinstance(g_out, torch.Tensor):
+            return f"forward must return a tensor, got {type(g_out).__name__} (a missing `return`?)"
         problem = compare(e_out, g_out)
         if problem:
             return f"the forward pass is not ReLU(x): {problem}"
+        if g_grad is NO_GRADIENT:
+            return "no gradient reached the input: backward must return the new gradient (a missing `return`?)"
         problem = compare(e_grad, g_grad)
-        if problem:
-            x, g = current["case"]
-            for other, fn in RELU_BACKWARD_RULES.items():
-                if other != rule and torch.allclose(g_grad.double(), fn(x, g).double(), atol=1e-6):
-                    return f"the backward pass follows the {RULE_NAMES[other]} rule, not the {RULE_NAMES[rule]} rule"
-            return f"the gradient passed back is wrong: {problem}"
-        return None
+        return f"the gradient passed back is wrong: {problem}" if problem else None
 
-    current: dict = {}
-    student = _apply_function(function)
-
-    def tracked(x, g):
-        current["case"] = (x, g)
-        return student(x, g)
-
-    return run_check(name, tracked, reference, cases, compare_fn=compare_fn,
+    return run_check(name, _apply_function(function), lambda x, g: (x.clamp(min=0), RELU_BACKWARD_RULES[rule](x, g)),
+                     cases, compare_fn=compare_fn, mistakes=_relu_mistakes(rule),
                      hint={"gradient": "backward returns grad_output * (x > 0), with x saved in forward",
                            "deconvnet": "backward returns grad_output.clamp(min=0): the forward input plays no role",
                            "guided": "backward returns grad_output.clamp(min=0) * (x > 0)"}[rule])
@@ -84,7 +92,7 @@ class _Branchy(nn.Module):
 
     def __init__(self, seed: int):
         super().__init__()
-        g = torch.Generator().manual_seed(seed)
+        g = generator(seed)
         self.features = nn.Sequential(nn.Conv2d(3, 5, 3, padding=1), nn.ReLU(),
                                       nn.Sequential(nn.Conv2d(5, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU()),
                                       nn.MaxPool2d(2))
@@ -102,7 +110,8 @@ class _Branchy(nn.Module):
 
 
 def reference_relu_function(rule: str) -> type:
-    """A torch.autograd.Function: ReLU forward, backward by ``rule`` (the course's version of exercise 1)."""
+    """A torch.autograd.Function: ReLU forward, backward by ``rule`` (the course's version of exercise 1);
+    the class carries its rule in ``.rule``."""
     backward_rule = RELU_BACKWARD_RULES[rule]
 
     class ReferenceReLU(torch.autograd.Function):
@@ -117,81 +126,109 @@ def reference_relu_function(rule: str) -> type:
             return backward_rule(x, grad_output)
 
     ReferenceReLU.__name__ = ReferenceReLU.__qualname__ = f"Reference{rule.capitalize()}ReLU"
+    ReferenceReLU.rule = rule
     return ReferenceReLU
 
 
+class _Applying(nn.Module):
+    def __init__(self, function):
+        super().__init__()
+        self.function = function
+
+    def forward(self, h):
+        return self.function.apply(h)
+
+
+def _partly_swapped(model, x, target, function, depth: int) -> torch.Tensor:
+    """The input gradient with only the ReLUs at most ``depth`` levels down swapped (the model restored)."""
+    swapped = []
+    for name, module in list(model.named_modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, nn.ReLU) and (name.count(".") + 2 if name else 1) <= depth:
+                swapped.append((module, child_name, child))
+    for parent, child_name, _ in swapped:
+        setattr(parent, child_name, _Applying(function))
+    try:
+        return modified_gradient(model, x, target, "gradient")
+    finally:
+        for parent, child_name, child in swapped:
+            setattr(parent, child_name, child)
+
+
+@exercise_check
 def check_guided_by_swapping(guided_by_swapping) -> CheckResult:
     """``guided_by_swapping(model, x, target, function)``: x N×C×H×W → N×C×H×W, the input gradient with
     every ``nn.ReLU`` module replaced by one applying ``function`` (an autograd Function with another backward
     rule); the model must come back unchanged. The check supplies its own guided and DeconvNet Functions and
     compares with ``course_utils.attribution.modified_gradient``."""
-    name = "check_guided_by_swapping"
-    gen = torch.Generator().manual_seed(61)
+    gen = generator(61)
     cases = [Case("2 RGB images 8×8, class 1, guided rule, a net with nested Sequentials",
-                  (_Branchy(62), torch.randn(2, 3, 8, 8, generator=gen), 1, "guided")),
+                  (_Branchy(62), torch.randn(2, 3, 8, 8, generator=gen), 1, reference_relu_function("guided"))),
              Case("3 RGB images 6×6, classes [3, 0, 2], guided rule",
-                  (_Branchy(63), torch.randn(3, 3, 6, 6, generator=gen), torch.tensor([3, 0, 2]), "guided")),
+                  (_Branchy(63), torch.randn(3, 3, 6, 6, generator=gen), torch.tensor([3, 0, 2]),
+                   reference_relu_function("guided"))),
              Case("2 RGB images 8×8, class 2, DeconvNet rule",
-                  (_Branchy(64), torch.randn(2, 3, 8, 8, generator=gen), 2, "deconvnet"))]
-
-    def reference(model, x, target, rule):
-        return modified_gradient(model, x, target, rule)
-
-    current: dict = {}
-
-    def student(model, x, target, rule):
-        current["case"] = (model, x, target)
-        before = list(model.named_modules())
-        result = guided_by_swapping(model, x, target, reference_relu_function(rule))
-        after = list(model.named_modules())
-        if [n for n, _ in before] != [n for n, _ in after] or any(m is not m2 for (_, m), (_, m2) in zip(before, after)):
-            changed = [n for (n, m), (_, m2) in zip(before, after) if m is not m2] or ["(structure)"]
-            raise AssertionError(f"the model was not restored: module {changed[0]!r} is still replaced")
-        return result
-
-    def compare_fn(expected, got):
-        problem = compare(expected, got)
-        if problem and isinstance(got, torch.Tensor) and got.shape == expected.shape:
-            model, x, target = current["case"]
-            plain = modified_gradient(model, x, target, "gradient")
-            if torch.allclose(got.detach(), plain, atol=1e-6):
-                return "this is the plain gradient: the ReLU modules were not replaced (nested ones too?)"
-        return problem
-
-    return run_check(name, student, reference, cases, compare_fn=compare_fn,
+                  (_Branchy(64), torch.randn(2, 3, 8, 8, generator=gen), 2, reference_relu_function("deconvnet")))]
+    mistakes = {
+        "this is the plain gradient: the ReLU modules were not replaced (nested ones too?)":
+            lambda model, x, t, f: modified_gradient(model, x, t, "gradient"),
+        "only the model's direct children were swapped: the ReLUs nested inside Sequentials must be replaced "
+        "too — walk model.modules() and look at every module's named_children()":
+            lambda model, x, t, f: _partly_swapped(model, x, t, f, depth=1),
+        "the ReLUs two levels down were swapped but not the deeper ones: walk every module of model.modules(), "
+        "not a fixed number of levels": lambda model, x, t, f: _partly_swapped(model, x, t, f, depth=2),
+    }
+    return run_check("check_guided_by_swapping", guided_by_swapping,
+                     lambda model, x, t, f: modified_gradient(model, x, t, f.rule), cases, mistakes=mistakes,
                      hint="collect (parent, child_name, child) for every nn.ReLU in model.modules(), "
                           "setattr(parent, child_name, wrapper), and put the originals back in a finally: block")
 
 
 # ------------------------------------------------------------------------------------ rank correlation
+def _pearson(a, b) -> float:
+    return float(np.corrcoef(np.asarray(a, dtype=float), np.asarray(b, dtype=float))[0, 1])
+
+
+def _flat(t: torch.Tensor) -> np.ndarray:
+    return t.detach().flatten().double().numpy()
+
+
+def _spearman_formula(ra, rb) -> float:
+    n = len(ra)
+    return 1 - 6 * float(((ra - rb) ** 2).sum()) / (n * (n * n - 1))
+
+
+@exercise_check
 def check_rank_correlation(rank_corr) -> CheckResult:
     """``rank_corr(a, b)``: two maps of the same shape → a float, Spearman's rank correlation."""
-    gen = torch.Generator().manual_seed(71)
-    a = torch.randn(6, 6, generator=gen)
-    cases = [Case("a 6×6 map against a monotone transform of itself", (a, a.exp() * 3 + 1)),
+    def ranks(method):
+        return lambda a, b: _pearson(rankdata(_flat(a), method=method), rankdata(_flat(b), method=method))
+
+    def argsort_ranks(a, b):
+        return _pearson(a.flatten().argsort().argsort(), b.flatten().argsort().argsort())
+
+    mistakes = {
+        "this is Pearson's correlation of the values; correlate their ranks instead":
+            lambda a, b: _pearson(_flat(a), _flat(b)),
+        "tied values must share their average rank (scipy.stats.rankdata does that): ranks from argsort() or "
+        "from the order of appearance give tied values different ranks":
+            (ranks("ordinal"), argsort_ranks, ranks("min"), ranks("max"), ranks("dense")),
+        "the shortcut 1 − 6·Σd²/(n(n² − 1)) is exact only without ties: correlate the average ranks instead "
+        "(Pearson's correlation of the ranks)":
+            (lambda a, b: _spearman_formula(rankdata(_flat(a)), rankdata(_flat(b))),
+             lambda a, b: _spearman_formula(rankdata(_flat(a), "ordinal"), rankdata(_flat(b), "ordinal"))),
+        "you ranked only one of the two maps: rank both, then correlate the ranks":
+            (lambda a, b: _pearson(rankdata(_flat(a)), _flat(b)), lambda a, b: _pearson(_flat(a), rankdata(_flat(b)))),
+    }
+    gen = generator(71)
+    a1, a4 = torch.randn(6, 6, generator=gen), torch.randn(6, 6, generator=gen)
+    cases = [Case("a 6×6 map against a monotone transform of itself", (a1.clone(), a1.exp() * 3 + 1)),
              Case("two random 1×8×8 maps", (torch.randn(1, 8, 8, generator=gen), torch.randn(1, 8, 8, generator=gen))),
              Case("maps with ties (many exact zeros)", (torch.randn(30, generator=gen).clamp(min=0),
-                                                        torch.randn(30, generator=gen).clamp(min=0))),
-             Case("a map against its negative", (a, -a))]
-
-    def reference(x, y):
-        return float(rank_correlation(x.reshape(1, -1), y.reshape(1, -1))[0])
-
-    def compare_fn(expected, got):
-        problem = compare(expected, got, atol=1e-6, rtol=1e-5)
-        if problem and isinstance(got, (float, int, np.floating, torch.Tensor)):
-            x, y = current["case"]
-            xs, ys = x.flatten().double(), y.flatten().double()
-            pearson = float(torch.corrcoef(torch.stack([xs, ys]))[0, 1])
-            if np.isclose(float(got), pearson, atol=1e-6):
-                return "this is Pearson's correlation of the values; correlate their ranks instead"
-        return problem
-
-    current: dict = {}
-
-    def tracked(x, y):
-        current["case"] = (x, y)
-        return rank_corr(x, y)
-
-    return run_check("check_rank_correlation", tracked, reference, cases, compare_fn=compare_fn,
+                                                        torch.randn(30, generator=gen).clamp(min=0)),
+                  note="this is the first case with ties: tied values must share their average rank"),
+             Case("a map against its negative", (a4.clone(), -a4))]
+    return run_check("check_rank_correlation", rank_corr,
+                     lambda x, y: float(rank_correlation(x.reshape(1, -1), y.reshape(1, -1))[0]), cases,
+                     mistakes=mistakes, atol=1e-6, rtol=1e-5,
                      hint="scipy.stats.rankdata gives average ranks to ties; then np.corrcoef of the ranks")

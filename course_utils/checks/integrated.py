@@ -1,42 +1,23 @@
 """Checks for lecture 06 (integrated gradients): quadrature nodes, IG with a Riemann sum, completeness.
 
-Every check runs the student's function on small hand-made models and random inputs seeded here (never
-shown in the notebook) and compares with ``course_utils.attribution`` or an independent formula. When the
+Every check runs the student's function on small hand-made models and random inputs drawn here from their
+own generators (never shown in the notebook) and compares with ``course_utils.attribution``. When the
 answer is wrong, the usual mistakes are recognised by comparing with what each mistake would produce.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..attribution import integrated_gradients, quadrature, target_scores
-from . import Case, CheckResult, compare, run_check
-
-
-@dataclass
-class Expected:
-    """A reference value plus what typical mistakes would give instead ({message: value})."""
-    value: Any
-    mistakes: dict[str, Any] = field(default_factory=dict)
-
-
-def compare_with_mistakes(expected: Expected, got: Any, atol: float = 1e-6, rtol: float = 1e-5) -> str | None:
-    """``None`` when ``got`` matches; the message of a recognised mistake; else the generic diagnosis."""
-    problem = compare(expected.value, got, atol=atol, rtol=rtol)
-    if problem is None:
-        return None
-    for message, wrong in expected.mistakes.items():
-        if compare(wrong, got, atol=atol, rtol=rtol) is None:
-            return message
-    return problem
+from ..attribution import integrated_gradients, probability, quadrature, target_scores
+from . import Case, CheckResult, compare, exercise_check, generator, run_check
 
 
 def small_model(seed: int, channels: int = 2, classes: int = 3) -> nn.Module:
     """A tiny smooth conv net (conv, tanh, conv, softplus, global average pooling, linear) in float64."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed)
     model = nn.Sequential(nn.Conv2d(channels, 4, 3, padding=1), nn.Tanh(), nn.Conv2d(4, 5, 3, padding=1),
                           nn.Softplus(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(5, classes)).double()
     with torch.no_grad():
@@ -46,112 +27,128 @@ def small_model(seed: int, channels: int = 2, classes: int = 3) -> nn.Module:
 
 
 def _random(seed: int, *shape: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return torch.randn(*shape, generator=generator(seed), dtype=torch.float64)
 
 
 # ------------------------------------------------------------------------------------------ exercise 1
-def _nodes_reference(steps: int, rule: str) -> Expected:
-    alphas, weights = quadrature(steps, rule)
-    m = steps
-    mistakes = {}
-    if rule == "trapezoid":
-        mistakes["the trapezoid rule halves the weights of the two end points (α = 0 and α = 1): "
-                 "weights 1/(2m), 1/m, …, 1/m, 1/(2m)"] = (alphas, torch.full((m + 1,), 1 / m, dtype=torch.float64))
-    if rule == "right":
-        mistakes["the right rule starts at α = 1/m and ends at α = 1 (you started at 0: the left rule)"] = \
-            quadrature(steps, "left")
-    if rule == "left":
-        mistakes["the left rule starts at α = 0 and stops at (m−1)/m (you ended at 1: the right rule)"] = \
-            quadrature(steps, "right")
-    if rule == "midpoint":
-        mistakes["linspace(0, 1, m) puts nodes on both ends; the midpoints are (k + ½)/m for k = 0 … m−1"] = (
-            torch.linspace(0, 1, m, dtype=torch.float64), weights)
-    return Expected((alphas, weights), mistakes)
+def _equal(m: int) -> torch.Tensor:
+    return torch.full((m,), 1 / m, dtype=torch.float64)
 
 
-def _compare_nodes(expected: Expected, got: Any) -> str | None:
+def _compare_nodes(expected, got: Any) -> str | None:
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         return "return a pair (alphas, weights) of 1-d tensors"
     alphas, weights = got
     if not isinstance(alphas, torch.Tensor) or not isinstance(weights, torch.Tensor):
         return "return alphas and weights as torch tensors"
-    if alphas.shape != expected.value[0].shape:
-        return (f"expected {len(expected.value[0])} nodes, got shape {tuple(alphas.shape)} "
+    if alphas.shape != expected[0].shape:
+        return (f"expected {len(expected[0])} nodes, got shape {tuple(alphas.shape)} "
                 "(left/right/midpoint: m nodes; trapezoid: m + 1)")
-    got = (alphas.double(), weights.double())
-    if compare(expected.value, got, atol=1e-6, rtol=1e-5) is None:
-        return None
-    for message, wrong in expected.mistakes.items():
-        if compare(wrong, got, atol=1e-6, rtol=1e-5) is None:
-            return message
-    if abs(float(got[1].sum()) - 1) > 1e-6:
-        return f"the weights must add up to 1 (the length of [0, 1]); yours add up to {float(got[1].sum()):.4g}"
-    return compare(expected.value, got, atol=1e-6, rtol=1e-5)
+    if weights.shape == alphas.shape and abs(float(weights.double().sum()) - 1) > 1e-6:
+        return f"the weights must add up to 1 (the length of [0, 1]); yours add up to {float(weights.sum()):.4g}"
+    return compare(expected, (alphas, weights), atol=1e-6, rtol=1e-5)
 
 
+@exercise_check
 def check_riemann_nodes(riemann_nodes) -> CheckResult:
     """Exercise: ``riemann_nodes(steps, rule) -> (alphas, weights)`` for left/right/midpoint/trapezoid."""
+    mistakes = {
+        "the trapezoid rule halves the weights of the two end points (α = 0 and α = 1): weights 1/(2m), 1/m, "
+        "…, 1/m, 1/(2m)": lambda m, rule: (quadrature(m, rule)[0], torch.full((m + 1,), 1 / m, dtype=torch.float64))
+        if rule == "trapezoid" else None,
+        "the right rule starts at α = 1/m and ends at α = 1 (you started at 0: the left rule)":
+            lambda m, rule: quadrature(m, "left") if rule == "right" else None,
+        "the left rule starts at α = 0 and stops at (m−1)/m (you ended at 1: the right rule)":
+            lambda m, rule: quadrature(m, "right") if rule == "left" else None,
+        "linspace(0, 1, m) puts nodes on both ends; the nodes are k/m (left), (k + 1)/m (right) or (k + ½)/m "
+        "(midpoint) for k = 0 … m−1": lambda m, rule: (torch.linspace(0, 1, m, dtype=torch.float64), _equal(m))
+        if rule != "trapezoid" else None,
+    }
     cases = [Case(f"steps={m}, rule={rule!r}", (m, rule)) for m, rule in
              [(1, "left"), (5, "left"), (4, "right"), (7, "midpoint"), (1, "trapezoid"), (6, "trapezoid"),
               (3, "right"), (10, "midpoint")]]
-    return run_check("check_riemann_nodes", riemann_nodes, _nodes_reference, cases,
+    return run_check("check_riemann_nodes", riemann_nodes, quadrature, cases, mistakes=mistakes,
+                     compare_fn=_compare_nodes, atol=1e-6, rtol=1e-5,
                      hint="α_k are the points where the gradient is evaluated, w_k their weights (1/m each, "
-                          "except the trapezoid's halved ends)", compare_fn=_compare_nodes)
+                          "except the trapezoid's halved ends)")
 
 
 # ------------------------------------------------------------------------------------------ exercise 2
-def _ig_reference(model, inputs, target, baseline, steps) -> Expected:
-    ig = integrated_gradients(model, inputs, target, baseline=baseline, steps=steps, rule="right",
-                              batch_size=7)
-    left = integrated_gradients(model, inputs, target, baseline=baseline, steps=steps, rule="left",
-                                batch_size=7)
+def _ig(model, inputs, target, baseline, steps, rule="right"):
+    return integrated_gradients(model, inputs, target, baseline=baseline, steps=steps, rule=rule, batch_size=7)
+
+
+def _average_gradient(model, inputs, target, baseline, steps):
     delta = inputs - baseline
-    avg_grad = torch.where(delta != 0, ig / delta, torch.zeros_like(ig))
-    mistakes = {
-        "this is the average gradient along the path: multiply it by (x − baseline)": avg_grad,
-        "you multiplied by x instead of (x − baseline)": avg_grad * inputs,
-        "the paper's sum runs over k = 1 … m (α = k/m), not from k = 0": left,
-        "you summed the gradients without dividing by the number of steps": ig * steps,
-    }
-    return Expected(ig, mistakes)
+    ig = _ig(model, inputs, target, baseline, steps)
+    return torch.where(delta != 0, ig / delta, torch.zeros_like(ig))
 
 
+@exercise_check
 def check_integrated_gradients(integrated_gradients_riemann) -> CheckResult:
     """Exercise: ``integrated_gradients_riemann(model, inputs, target, baseline, steps)`` (right Riemann sum)."""
+    mistakes = {
+        "this is the average gradient along the path: multiply it by (x − baseline)": _average_gradient,
+        "you multiplied by x instead of (x − baseline)":
+            lambda m, x, t, b, s: _average_gradient(m, x, t, b, s) * x,
+        "the paper's sum runs over k = 1 … m (α = k/m), not from k = 0": lambda m, x, t, b, s: _ig(m, x, t, b, s, "left"),
+        "these are the midpoints α = (k + ½)/m; this exercise asks for the right sum α = k/m, k = 1 … m":
+            lambda m, x, t, b, s: _ig(m, x, t, b, s, "midpoint"),
+        "that is the trapezoid rule; this exercise asks for the right sum α = k/m, k = 1 … m":
+            lambda m, x, t, b, s: _ig(m, x, t, b, s, "trapezoid"),
+        "you summed the gradients without dividing by the number of steps": lambda m, x, t, b, s: _ig(m, x, t, b, s) * s,
+        "this integrates the gradient of the softmax probability: use the logit of the target class":
+            lambda m, x, t, b, s: _ig(m, x, probability(t), b, s),
+    }
     cases = []
     for i, (n, c, size, steps, target) in enumerate([(1, 1, 5, 4, 0), (2, 2, 6, 10, 2), (3, 2, 4, 3, 1)]):
-        model = small_model(100 + i, channels=c)
         x = _random(200 + i, n, c, size, size)
         baseline = 0.3 * _random(300 + i, n, c, size, size) if i == 1 else torch.zeros_like(x)
         if i == 2:
             target = torch.tensor([0, 2, 1])
         desc = (f"{n} input(s) {c}×{size}×{size}, {'random' if i == 1 else 'zero'} baseline, steps={steps}, "
                 f"target={target.tolist() if isinstance(target, torch.Tensor) else target}")
-        cases.append(Case(desc, (model, x, target, baseline, steps)))
-    return run_check("check_integrated_gradients", integrated_gradients_riemann, _ig_reference, cases,
+        cases.append(Case(desc, (small_model(100 + i, channels=c), x, target, baseline, steps)))
+    return run_check("check_integrated_gradients", integrated_gradients_riemann, _ig, cases, mistakes=mistakes,
+                     atol=1e-6, rtol=1e-5,
                      hint="IG ≈ (x − x') ⊙ (1/m) Σ_{k=1..m} ∇F(x' + (k/m)(x − x')); evaluate all m points "
-                          "in one batch", compare_fn=compare_with_mistakes)
+                          "in one batch", slow_hint="evaluate the N·m path points in one batch")
 
 
 # ------------------------------------------------------------------------------------------ exercise 3
-def _gap_reference(model, inputs, target, baseline, attributions) -> Expected:
+def _gap(model, inputs, target, baseline, attributions, reduce="sum", score=None):
     t = torch.full((len(inputs),), target) if isinstance(target, int) else target
     with torch.no_grad():
-        f_x, f_b = target_scores(model, inputs, t), target_scores(model, baseline, t)
-        p_x = model(inputs).softmax(1).gather(1, t.view(-1, 1))[:, 0]
-        p_b = model(baseline).softmax(1).gather(1, t.view(-1, 1))[:, 0]
-    total = attributions.flatten(1).sum(1)
-    mistakes = {
-        "completeness compares with F(x) − F(baseline): you left out F(baseline)": total - f_x,
-        "use the logit (the score IG explained), not the softmax probability": total - (p_x - p_b),
-        "return the gap as a signed number (not its absolute value): Σ IG − (F(x) − F(x'))":
-            (total - (f_x - f_b)).abs(),
-    }
-    return Expected(total - (f_x - f_b), mistakes)
+        f = score or (lambda x: target_scores(model, x, t))
+        f_x, f_b = f(inputs), f(baseline)
+    total = attributions.flatten(1).sum(1) if reduce == "sum" else attributions.flatten(1).mean(1)
+    return total - (f_x - f_b)
 
 
+@exercise_check
 def check_completeness_gap(completeness_gap) -> CheckResult:
     """Exercise: ``completeness_gap(model, inputs, target, baseline, attributions)`` → N values."""
+    def prob(model, target):
+        t = lambda x: torch.full((len(x),), target) if isinstance(target, int) else target   # noqa: E731
+        return lambda x: model(x).softmax(1).gather(1, t(x).view(-1, 1))[:, 0]
+
+    mistakes = {
+        "completeness compares with F(x) − F(baseline): you left out F(baseline)":
+            lambda m, x, t, b, a: _gap(m, x, t, b, a) - _scores_of(m, b, t),
+        "use the logit (the score IG explained), not the softmax probability":
+            lambda m, x, t, b, a: _gap(m, x, t, b, a, score=prob(m, t)),
+        "return the gap as a signed number (not its absolute value): Σ IG − (F(x) − F(x'))":
+            lambda m, x, t, b, a: _gap(m, x, t, b, a).abs(),
+        "the gap is Σ IG − (F(x) − F(x')): you subtracted the other way round": lambda m, x, t, b, a: -_gap(m, x, t, b, a),
+        "sum the attributions over C, H and W (you took their mean)": lambda m, x, t, b, a: _gap(m, x, t, b, a, "mean"),
+    }
+
+    def compare_fn(expected, got):
+        if isinstance(got, torch.Tensor) and got.ndim == 0 and expected.ndim == 1:
+            return (f"expected one value per input (shape {tuple(expected.shape)}), got a single number: sum over "
+                    "C, H, W only, not over the batch")
+        return compare(expected, got, atol=1e-6, rtol=1e-5)
+
     cases = []
     for i, (n, steps) in enumerate([(1, 2), (3, 5), (2, 40)]):
         model = small_model(400 + i, channels=2, classes=4)
@@ -162,6 +159,13 @@ def check_completeness_gap(completeness_gap) -> CheckResult:
         cases.append(Case(f"{n} input(s) 2×5×5, IG with {steps} midpoint steps, target "
                           f"{target if isinstance(target, int) else target.tolist()}",
                           (model, x, target, baseline, attributions)))
-    return run_check("check_completeness_gap", completeness_gap, _gap_reference, cases,
+    return run_check("check_completeness_gap", completeness_gap, _gap, cases, mistakes=mistakes,
+                     compare_fn=compare_fn, atol=1e-6, rtol=1e-5,
                      hint="sum each input's attributions over C, H, W, then subtract F(x) − F(baseline) "
-                          "(logits of the target class)", compare_fn=compare_with_mistakes)
+                          "(logits of the target class)")
+
+
+def _scores_of(model, x, target) -> torch.Tensor:
+    t = torch.full((len(x),), target) if isinstance(target, int) else target
+    with torch.no_grad():
+        return target_scores(model, x, t)

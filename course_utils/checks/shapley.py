@@ -15,13 +15,14 @@ from torch import nn
 
 from ..shapley import (FunctionGame, ablation_curve, additive_game, exact_shapley, glove_game,
                        removed_channels, voting_game)
-from . import Case, CheckResult, compare, run_check
+from . import (Case, CheckResult, StudentError, call_student, compare, exercise_check, failed, generator,
+               not_implemented, passed, run_check, seeded)
 
 
 # ---------------------------------------------------------------------------------------- fresh games
 def _table_game(n: int, seed: int):
     """A random game: V(S) looked up in a table indexed by the bits of S (V(∅) not 0, on purpose)."""
-    table = torch.randn(2 ** n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    table = torch.randn(2 ** n, generator=generator(seed), dtype=torch.float64)
     bits = 1 << torch.arange(n)
 
     def value(coalition: torch.Tensor) -> float:
@@ -38,12 +39,26 @@ def _reference_values(value, n_players) -> torch.Tensor:
     return exact_shapley(FunctionGame(value, n_players), show_progress=False).values
 
 
-def _banzhaf(value, n: int) -> torch.Tensor:
-    """Every coalition weighted alike: the usual mistake of forgetting the Shapley weights."""
-    masks = ((torch.arange(2 ** n)[:, None] >> torch.arange(n)) & 1).bool()
+def _coalitions(n: int) -> torch.Tensor:
+    return ((torch.arange(2 ** n)[:, None] >> torch.arange(n)) & 1).bool()
+
+
+def _weighted_marginals(value, n: int, weight, empty_value=None) -> torch.Tensor:
+    """Σ_S weight(|S|) · (V(S ∪ {i}) − V(S)) over the coalitions S without i (``empty_value``: V(∅) replaced)."""
+    masks = _coalitions(n)
     v = torch.tensor([value(m) for m in masks], dtype=torch.float64)
-    ints = torch.arange(2 ** n)
-    return torch.stack([(v[ints[~masks[:, i]] | (1 << i)] - v[ints[~masks[:, i]]]).mean() for i in range(n)])
+    if empty_value is not None:
+        v[0] = empty_value
+    phi = torch.zeros(n, dtype=torch.float64)
+    for s, m in enumerate(masks):
+        for i in range(n):
+            if not m[i]:
+                phi[i] += weight(int(m.sum())) * (v[s | (1 << i)] - v[s])
+    return phi
+
+
+def _shapley_weight(n: int):
+    return lambda s: math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n)
 
 
 def _ends(value, n: int) -> tuple[float, float]:
@@ -61,6 +76,8 @@ class _Expected:
 
 
 def _as_values(got, n: int) -> tuple[torch.Tensor | None, str | None]:
+    if got is None:
+        return None, "your function returned None (a missing `return`?)"
     if not isinstance(got, torch.Tensor):
         return None, f"expected a torch.Tensor of {n} values, got {type(got).__name__}"
     if got.shape != (n,):
@@ -68,26 +85,38 @@ def _as_values(got, n: int) -> tuple[torch.Tensor | None, str | None]:
     return got.detach().double(), None
 
 
-def _compare_exact(expected: _Expected, got) -> str | None:
-    g, problem = _as_values(got, expected.n)
-    if problem:
-        return problem
-    if torch.isnan(g).any():
-        return "the result has NaN values"
-    if torch.allclose(g, expected.values, atol=1e-7, rtol=1e-6):
-        return None
-    full, empty = _ends(expected.value, expected.n)
-    if torch.allclose(g, _banzhaf(expected.value, expected.n), atol=1e-7):
-        return ("these are Banzhaf values (every coalition weighted alike): weight a coalition S of size s "
-                "by s!(n−s−1)!/n!")
-    if not math.isclose(float(g.sum()), full - empty, abs_tol=1e-6):
-        return (f"the values add up to {float(g.sum()):.4g}, but Shapley values add up to "
-                f"V(N) − V(∅) = {full - empty:.4g} (efficiency)")
-    return compare(expected.values, g, atol=1e-7, rtol=1e-6)
-
-
+@exercise_check
 def check_exact_shapley(fn) -> CheckResult:
     """``fn(value, n_players) -> Tensor[n]``: exact Shapley values of the game ``value`` by enumeration."""
+    def compare_fn(expected, got) -> str | None:
+        problem = compare(expected, got, atol=1e-7, rtol=1e-6)
+        if problem is None or not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+            return problem
+        full, empty = _ends(current["value"], len(expected))
+        if not math.isclose(float(got.sum()), full - empty, abs_tol=1e-6):
+            return (f"the values add up to {float(got.sum()):.4g}, but Shapley values add up to "
+                    f"V(N) − V(∅) = {full - empty:.4g} (efficiency)")
+        return problem
+
+    current: dict = {}
+
+    def reference(value, n):
+        current["value"] = value
+        return _reference_values(value, n)
+
+    mistakes = {
+        "these are Banzhaf values (every coalition weighted alike): weight a coalition S of size s by "
+        "s!(n−s−1)!/n!": lambda v, n: _weighted_marginals(v, n, lambda s: 1 / 2 ** (n - 1)),
+        "the weight of a coalition S of size s (without player i) is s!(n−s−1)!/n!: yours is off by one in "
+        "the factorials": (lambda v, n: _weighted_marginals(v, n, lambda s: math.factorial(s) * math.factorial(n - s)
+                                                            / math.factorial(n)),
+                           lambda v, n: _weighted_marginals(v, n, lambda s: math.factorial(s + 1)
+                                                            * math.factorial(n - s - 1) / math.factorial(n))),
+        "each contribution is V(S ∪ {i}) − V(S): you subtracted the other way round":
+            lambda v, n: -_reference_values(v, n),
+        "V(∅) is not 0 in this game: use value(empty coalition) like any other (don't skip or zero it)":
+            lambda v, n: _weighted_marginals(v, n, _shapley_weight(n), empty_value=0.0),
+    }
     games = [
         ("3-player random game", _table_game(3, 101), 3),
         ("5-player random game (V(∅) ≠ 0)", _table_game(5, 102), 5),
@@ -95,11 +124,10 @@ def check_exact_shapley(fn) -> CheckResult:
         ("voting game, weights (4, 3, 2, 1), quota 6", _single(voting_game([4, 3, 2, 1], 6)), 4),
         ("1-player game", _table_game(1, 103), 1),
     ]
-    cases = [Case(d, (v, n)) for d, v, n in games]
-    return run_check("check_exact_shapley", fn, lambda v, n: _Expected(_reference_values(v, n), v, n), cases,
+    return run_check("check_exact_shapley", fn, reference, [Case(d, (v, n)) for d, v, n in games],
+                     mistakes=mistakes, compare_fn=compare_fn, atol=1e-7, rtol=1e-6,
                      hint="loop over the 2^n coalitions S (bits of an integer) and, for each player i not in S, "
-                          "add weight(|S|)·(V(S ∪ {i}) − V(S))",
-                     compare_fn=_compare_exact)
+                          "add weight(|S|)·(V(S ∪ {i}) − V(S))")
 
 
 # ------------------------------------------------------------------------- exercise 2: permutations
@@ -144,14 +172,15 @@ def _compare_permutation(expected: _Expected, got) -> str | None:
     return None
 
 
+@exercise_check
 def check_permutation_shapley(fn) -> CheckResult:
     """``fn(value, n_players, n_permutations, seed) -> Tensor[n]``: Monte Carlo Shapley values.
 
     Checks: exact on an additive game; one permutation gives one permutation's marginal contributions;
     efficiency; within 5 standard errors of the exact values; the same seed gives the same result.
     """
+    name = "check_permutation_shapley"
     add = additive_game([0.5, -1.0, 2.0, 0.25, 1.5])
-    rnd4, rnd5 = _table_game(4, 201), _table_game(5, 202)
 
     def ref(value, n, n_permutations, seed):
         exact = _reference_values(value, n)
@@ -165,100 +194,138 @@ def check_permutation_shapley(fn) -> CheckResult:
         return _Expected(exact, value, n, "exact", 1e-7)
 
     cases = [Case("additive game, 5 players, 3 permutations (any permutation is exact)", (_single(add), 5, 3, 0)),
-             Case("4-player random game, 1 permutation", (rnd4, 4, 1, 7)),
-             Case("4-player random game, 6 permutations (efficiency)", (rnd4, 4, 6, 3)),
-             Case("5-player random game, 2000 permutations", (rnd5, 5, 2000, 11))]
-
-    result = run_check("check_permutation_shapley", fn, ref, cases, compare_fn=_compare_permutation,
-                       hint="for each random permutation, add the players one by one and record V(S ∪ {i}) − V(S); "
-                            "average over the permutations")
+             Case("4-player random game, 1 permutation", (_table_game(4, 201), 4, 1, 7)),
+             Case("4-player random game, 6 permutations (efficiency)", (_table_game(4, 201), 4, 6, 3)),
+             Case("5-player random game, 2000 permutations", (_table_game(5, 202), 5, 2000, 11))]
+    hint = ("for each random permutation, add the players one by one and record V(S ∪ {i}) − V(S); average over "
+            "the permutations")
+    result = run_check(name, fn, ref, cases, compare_fn=_compare_permutation, hint=hint,
+                       slow_hint="evaluate each coalition once per permutation step, without recomputing V(S)")
     if not result.passed:
         return result
-    a, b = fn(rnd5, 5, 20, 5), fn(rnd5, 5, 20, 5)
+    game = _table_game(5, 202)
+    try:
+        (a, _), (b, _), (c, _) = (call_student(fn, game, 5, 20, seed) for seed in (5, 5, 6))
+    except StudentError as err:
+        return failed(name, f"20 permutations of a 5-player game raised {err}", hint)
     if not torch.equal(torch.as_tensor(a), torch.as_tensor(b)):
-        return CheckResult("check_permutation_shapley", "failed",
-                           "❌ check_permutation_shapley: two calls with the same seed gave different results: draw "
-                           "the permutations from torch.Generator().manual_seed(seed)")
-    if torch.equal(torch.as_tensor(a), torch.as_tensor(fn(rnd5, 5, 20, 6))):
-        return CheckResult("check_permutation_shapley", "failed",
-                           "❌ check_permutation_shapley: seeds 5 and 6 gave identical results: use the seed")
-    return CheckResult("check_permutation_shapley", "passed",
-                       f"✅ check_permutation_shapley: passed {len(cases) + 1}/{len(cases) + 1} cases "
-                       "(including reproducibility with a seed)")
+        return failed(name, "two calls with the same seed gave different results: draw the permutations from "
+                            "torch.Generator().manual_seed(seed)", hint)
+    if torch.equal(torch.as_tensor(a), torch.as_tensor(c)):
+        return failed(name, "seeds 5 and 6 gave identical results: use the seed", hint)
+    notice = result.message.partition("\n")[2]          # run_check's note on a slow function, if any
+    return passed(name, f"passed {len(cases) + 1}/{len(cases) + 1} cases (including reproducibility with a seed)",
+                  "\n" + notice if notice else "")
 
 
 # ----------------------------------------------------------------------- exercise 3: removal hook
 def _tiny_model(seed: int) -> nn.Sequential:
-    torch.manual_seed(seed)
-    model = nn.Sequential(OrderedDict([
+    return seeded(nn.Sequential(OrderedDict([
         ("conv1", nn.Conv2d(2, 6, 3, padding=1)), ("relu1", nn.ReLU()),
         ("conv2", nn.Conv2d(6, 5, 3, padding=1)), ("relu2", nn.ReLU()),
-        ("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(5, 3))]))
-    return model.eval()
+        ("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(5, 3))])), seed).eval()
 
 
-def _run_with_hook(make_hook, model, layer, channels, means, x):
-    """Register the student's hook on ``layer``, run the model, always remove the hook."""
-    handle = model.get_submodule(layer).register_forward_hook(make_hook(channels, means))
-    try:
-        with torch.no_grad():
-            return model(x)
-    finally:
-        handle.remove()
-
-
-def _reference_removal(model, layer, channels, means, x):
-    with removed_channels(model, layer, channels, replacement=means), torch.no_grad():
+def _removed(model, layer, channels, replacement, x):
+    with removed_channels(model, layer, channels, replacement=replacement), torch.no_grad():
         return model(x)
 
 
+_IN_PLACE = "__in_place__"
+_RETURNED_NONE = "__returned_none__"
+
+
+@exercise_check
 def check_mean_removal_hook(fn) -> CheckResult:
-    """``fn(channels, means) -> hook``: a forward hook replacing ``channels`` of a layer by ``means`` (C×H×W)."""
+    """``fn(channels, means) -> hook``: a forward hook returning a copy of the layer's output with ``channels``
+    replaced by ``means[channels]`` (means: C×H×W)."""
+    def student(model, layer, channels, means, x):
+        hook = fn(channels, means)
+        if not callable(hook):
+            return ("not callable", hook)
+        module = model.get_submodule(layer)
+        seen = {}
+        probe = module.register_forward_hook(lambda m, i, o: seen.update(inputs=i, output=o.clone()))
+        try:
+            with torch.no_grad():
+                model(x)
+        finally:
+            probe.remove()
+        output = seen["output"].clone()
+        returned = hook(module, seen["inputs"], output)      # called directly: does it copy, does it return?
+        if not torch.equal(output, seen["output"]):
+            return _RETURNED_NONE if returned is None else _IN_PLACE
+        if returned is None:
+            return (_RETURNED_NONE, "unchanged")
+        handle = module.register_forward_hook(hook)
+        try:
+            with torch.no_grad():
+                return model(x)
+        finally:
+            handle.remove()
+
+    def compare_fn(expected, got):
+        if got == _RETURNED_NONE:
+            return ("your hook modified the output in place and returned None: the exercise asks for a modified "
+                    "copy — out = output.clone(), change out, return out")
+        if got == _IN_PLACE:
+            return "your hook modified `output` in place: clone it first (out = output.clone()) and return the copy"
+        if isinstance(got, tuple) and got and got[0] == _RETURNED_NONE:
+            return ("your hook returned None and the output did not change: return the modified copy of `output` "
+                    "(a forward hook's return value replaces the output)")
+        if isinstance(got, tuple) and got and got[0] == "not callable":
+            return f"mean_removal_hook must return a function hook(module, inputs, output), got {type(got[1]).__name__}"
+        return compare(expected, got, atol=1e-6)
+
+    def kept(channels, c):
+        return [k for k in range(c) if k not in channels]
+
+    mistakes = {
+        "you set the channels to zero; replace them by their means (means[channels])":
+            lambda m, layer, ch, means, x: _removed(m, layer, ch, torch.zeros_like(means), x),
+        "you replaced the other channels (the ones that should stay)":
+            lambda m, layer, ch, means, x: _removed(m, layer, kept(ch, len(means)), means, x),
+        "you replaced every channel: only those listed in `channels` change":
+            lambda m, layer, ch, means, x: _removed(m, layer, list(range(len(means))), means, x),
+        "means[c] is a whole H×W map: copy it, means[channels], not its spatial average":
+            lambda m, layer, ch, means, x: _removed(m, layer, ch, means.mean((1, 2)), x),
+    }
     cases = []
     for i, (layer, channels, c) in enumerate([("relu1", [0, 3], 6), ("conv2", [4], 5), ("relu2", [1, 2, 3], 5)]):
-        model = _tiny_model(300 + i)
-        g = torch.Generator().manual_seed(310 + i)
+        g = generator(310 + i)
         x = torch.rand(4, 2, 6, 6, generator=g)
         means = torch.rand(c, 6, 6, generator=g) + 0.5
-        cases.append(Case(f"channels {channels} of {layer!r} ({c} channels, 6×6), 4 inputs", (model, layer, channels, means, x)))
-
-    def student(model, layer, channels, means, x):
-        return _run_with_hook(fn, model, layer, channels, means, x)
-
-    def compare_case(expected, got):
-        problem = compare(expected[0], got)
-        if problem is None:
-            return None
-        model, layer, channels, means, x = expected[1]
-        if torch.allclose(got, _reference_removal(model, layer, channels, torch.zeros_like(means), x), atol=1e-6):
-            return "you set the channels to zero; replace them by their means (means[channels])"
-        with torch.no_grad():
-            if torch.allclose(got, model(x), atol=1e-6):
-                return "the output did not change: the hook must return the modified output (or modify it in place)"
-        keep = [k for k in range(means.shape[0]) if k not in channels]
-        if torch.allclose(got, _reference_removal(model, layer, keep, means, x), atol=1e-6):
-            return "you replaced the other channels (the ones that should stay)"
-        return problem
-
-    return run_check("check_mean_removal_hook", student,
-                     lambda *a: (_reference_removal(*a), a), cases, compare_fn=compare_case,
+        cases.append(Case(f"channels {channels} of {layer!r} ({c} channels, 6×6), 4 inputs",
+                          (_tiny_model(300 + i), layer, channels, means, x)))
+    return run_check("check_mean_removal_hook", student, lambda m, layer, ch, means, x: _removed(m, layer, ch, means, x),
+                     cases, mistakes=mistakes, compare_fn=compare_fn,
                      hint="inside hook(module, inputs, output): out = output.clone(); "
                           "out[:, channels] = means[channels]; return out")
 
 
 # ------------------------------------------------------------------------ exercise 4: ablation curve
+@exercise_check
 def check_ablation_curve(fn) -> CheckResult:
     """``fn(value, n_players, order) -> Tensor[len(order) + 1]``: V(N ∖ first k of order) for k = 0..len(order)."""
-    rnd = _table_game(5, 401)
-    add = additive_game([3.0, 1.0, 2.0, 0.5])
-    cases = [Case("5-player random game, order [4, 0, 2]", (rnd, 5, [4, 0, 2])),
-             Case("additive game (3, 1, 2, 0.5), order [2, 0, 3, 1]", (_single(add), 4, [2, 0, 3, 1])),
-             Case("5-player random game, order [] (nothing removed)", (rnd, 5, []))]
-
     def ref(value, n, order):
         if not order:
             return torch.tensor([value(torch.ones(n, dtype=torch.bool))], dtype=torch.float64)
         return ablation_curve(FunctionGame(value, n), order)
+
+    def only(value, n, players, keep=False):
+        c = torch.zeros(n, dtype=torch.bool) if keep else torch.ones(n, dtype=torch.bool)
+        c[list(players)] = keep
+        return value(c)
+
+    mistakes = {
+        "remove the players cumulatively: after k steps the first k players of `order` are all out (you put "
+        "each one back before removing the next)":
+            lambda v, n, order: torch.tensor([only(v, n, [])] + [only(v, n, [i]) for i in order], dtype=torch.float64),
+        "start with every player in and remove them one by one (you started from the empty coalition and "
+        "added them)": lambda v, n, order: torch.tensor([only(v, n, order[:k], keep=True)
+                                                          for k in range(len(order) + 1)], dtype=torch.float64),
+        "remove the players in the given order, order[0] first": lambda v, n, order: ref(v, n, order[::-1]),
+    }
 
     def compare_case(expected, got):
         if isinstance(got, torch.Tensor) and got.ndim == 1 and len(got) == len(expected) - 1:
@@ -268,7 +335,11 @@ def check_ablation_curve(fn) -> CheckResult:
                 got[0].double(), expected[0]):
             return ("the first value must be V(N), with every player kept "
                     f"(expected {expected[0].item():.4g}, got {got[0].item():.4g})")
-        return compare(expected, got.double() if isinstance(got, torch.Tensor) else got, atol=1e-9)
+        return compare(expected, got, atol=1e-9)
 
-    return run_check("check_ablation_curve", fn, ref, cases, compare_fn=compare_case,
+    add = additive_game([3.0, 1.0, 2.0, 0.5])
+    cases = [Case("5-player random game, order [4, 0, 2]", (_table_game(5, 401), 5, [4, 0, 2])),
+             Case("additive game (3, 1, 2, 0.5), order [2, 0, 3, 1]", (_single(add), 4, [2, 0, 3, 1])),
+             Case("5-player random game, order [] (nothing removed)", (_table_game(5, 401), 5, []))]
+    return run_check("check_ablation_curve", fn, ref, cases, compare_fn=compare_case, mistakes=mistakes, atol=1e-9,
                      hint="start from a coalition with everyone in; record V, then remove order[0], record V, ...")

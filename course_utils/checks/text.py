@@ -7,8 +7,8 @@
   (midpoint Riemann sum).
 
 References are independent of the notebook: the attention a small, freshly initialised BERT computes itself,
-and the ``course_utils.text`` implementations. Every case is new (seeded random weights, sentences of
-random token ids, some padded).
+and the ``course_utils.text`` implementations. Every case is new (random weights drawn from their own
+generators, sentences of random token ids, some padded).
 """
 from __future__ import annotations
 
@@ -16,27 +16,34 @@ import math
 
 import torch
 
-from . import Case, CheckResult, compare, recording, run_check
+from . import Case, CheckResult, exercise_check, generator, run_check
 
 
 def tiny_bert(seed: int, hidden: int = 16, heads: int = 4, layers: int = 2, vocab: int = 40, scale: float = 0.25):
-    """A small randomly initialised BERT (eager attention) whose weights are large enough for peaky attention."""
+    """A small randomly initialised BERT (eager attention) whose weights are large enough for peaky attention.
+
+    Every weight matrix, embedding and bias is drawn from a generator seeded with ``seed`` (LayerNorms keep
+    their ones and zeros), so the model does not depend on the global random state."""
     from transformers import BertConfig, BertModel
 
-    torch.manual_seed(seed)
     cfg = BertConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
                      intermediate_size=2 * hidden, max_position_embeddings=32, attn_implementation="eager")
     model = BertModel(cfg, add_pooling_layer=False)
+    g = generator(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.ndim == 2 and "LayerNorm" not in name:
-                p.normal_(0, scale)
+                p.copy_(torch.randn(p.shape, generator=g) * scale)
+            elif "LayerNorm" in name:
+                p.fill_(1.0 if name.endswith("weight") else 0.0)
+            else:
+                p.copy_(torch.randn(p.shape, generator=g) * scale)
     return model.eval()
 
 
 def _tiny_inputs(seed: int, n: int, T: int, vocab: int = 40, pad_last: int = 0) -> dict[str, torch.Tensor]:
     """A batch of ``n`` random "sentences" [CLS] w … w [SEP], the last one ``pad_last`` tokens shorter."""
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     ids = torch.randint(5, vocab, (n, T), generator=g)
     ids[:, 0], ids[:, -1] = 1, 2
     mask = torch.ones(n, T, dtype=torch.long)
@@ -52,59 +59,46 @@ def _tiny_inputs(seed: int, n: int, T: int, vocab: int = 40, pad_last: int = 0) 
 
 
 # ---------------------------------------------------------------------------------------- head attention
-def _head_variants(hidden, wq, bq, wk, bk, head, n_heads):
+def _attention(hidden, wq, bq, wk, bk, head, n_heads, rows=None, bias=True, scale=None, dim=-1, transpose=False):
+    """softmax(Q Kᵀ / √d) of one head, with switches reproducing the usual mistakes."""
     d = wq.shape[0] // n_heads
-    rows = slice(head * d, (head + 1) * d)
-    q, k = hidden @ wq[rows].T + bq[rows], hidden @ wk[rows].T + bk[rows]
-    strided = slice(head, None, n_heads)
-    return {
-        "you forgot to divide the scores by √d_head before the softmax": torch.softmax(q @ k.T, -1),
-        "you divided by √(hidden size); divide by √d_head, d_head = hidden size / number of heads":
-            torch.softmax(q @ k.T / math.sqrt(wq.shape[0]), -1),
-        "the softmax runs over the queries (dim 0): each row (one query) must sum to 1 over the keys":
-            torch.softmax(q @ k.T / math.sqrt(d), 0),
-        "the matrix is transposed: rows are queries, columns keys (Q Kᵀ, not K Qᵀ)":
-            torch.softmax(q @ k.T / math.sqrt(d), -1).T,
-        "you forgot the biases of the query/key projections": torch.softmax(
-            (hidden @ wq[rows].T) @ (hidden @ wk[rows].T).T / math.sqrt(d), -1),
-        "wrong rows of W_q/W_k: head h owns the consecutive rows h·d_head … (h+1)·d_head − 1": torch.softmax(
-            (hidden @ wq[strided].T + bq[strided]) @ (hidden @ wk[strided].T + bk[strided]).T / math.sqrt(d), -1),
-    }
+    rows = slice(head * d, (head + 1) * d) if rows is None else rows
+    q = hidden @ wq[rows].T + (bq[rows] if bias else 0)
+    k = hidden @ wk[rows].T + (bk[rows] if bias else 0)
+    a = torch.softmax(q @ k.T / (math.sqrt(d) if scale is None else scale), dim)
+    return a.T if transpose else a
 
 
-def _with_variants(variants_fn, atol=1e-5, rtol=1e-4):
-    def compare_fn(expected, got):
-        problem = compare(expected, got, atol=atol, rtol=rtol)
-        if problem is None or not isinstance(got, torch.Tensor):
-            return problem
-        for message, wrong in variants_fn().items():
-            if wrong.shape == got.shape and torch.allclose(got.detach().double(), wrong.double(), atol=atol, rtol=rtol):
-                return message
-        return problem
-    return compare_fn
-
-
+@exercise_check
 def check_head_attention(fn) -> CheckResult:
     """``fn(hidden T×D, W_q D×D, b_q D, W_k D×D, b_k D, head, n_heads) -> T×T`` against the model's own attention."""
-    cases, expected = [], {}
-    for i, (seed, hidden, heads, layer, head, T) in enumerate([(11, 16, 4, 0, 1, 6), (12, 24, 3, 1, 2, 9),
-                                                                (13, 12, 2, 1, 0, 5)]):
+    cases = []
+    for seed, hidden, heads, layer, head, T in [(11, 16, 4, 0, 1, 6), (12, 24, 3, 1, 2, 9), (13, 12, 2, 1, 0, 5)]:
         model = tiny_bert(seed, hidden, heads)
         inputs = _tiny_inputs(seed, 1, T)
         with torch.no_grad():
             out = model(input_ids=inputs["input_ids"], output_attentions=True, output_hidden_states=True)
         att = model.encoder.layer[layer].attention.self
-        args = (out.hidden_states[layer][0], att.query.weight.detach(), att.query.bias.detach(),
-                att.key.weight.detach(), att.key.bias.detach(), head, heads)
-        expected[id(args[0])] = out.attentions[layer][0, head]
+        args = (out.hidden_states[layer][0].clone(), att.query.weight.detach().clone(), att.query.bias.detach().clone(),
+                att.key.weight.detach().clone(), att.key.bias.detach().clone(), head, heads)
+        if not torch.allclose(_attention(*args), out.attentions[layer][0, head], atol=1e-5):   # the check's own test
+            raise RuntimeError("check_head_attention: the formula disagrees with the model's attention")
         cases.append(Case(f"random BERT, hidden {hidden}, {heads} heads, layer {layer}, head {head}, {T} tokens", args))
-
-    reference = recording(lambda *args: expected[id(args[0])])
-
-    return run_check("check_head_attention", fn, reference, cases,
+    mistakes = {
+        "you forgot to divide the scores by √d_head before the softmax": lambda *a: _attention(*a, scale=1.0),
+        "you divided by √(hidden size); divide by √d_head, d_head = hidden size / number of heads":
+            lambda *a: _attention(*a, scale=math.sqrt(a[1].shape[0])),
+        "the softmax runs over the queries (dim 0): each row (one query) must sum to 1 over the keys":
+            lambda *a: _attention(*a, dim=0),
+        "the matrix is transposed: rows are queries, columns keys (Q Kᵀ, not K Qᵀ)":
+            lambda *a: _attention(*a, transpose=True),
+        "you forgot the biases of the query/key projections": lambda *a: _attention(*a, bias=False),
+        "wrong rows of W_q/W_k: head h owns the consecutive rows h·d_head … (h+1)·d_head − 1":
+            lambda *a: _attention(*a, rows=slice(a[5], None, a[6])),
+    }
+    return run_check("check_head_attention", fn, _attention, cases, mistakes=mistakes,
                      hint="Q = hidden @ W_q[rows].T + b_q[rows] with rows = slice(head*d, (head+1)*d), K likewise; "
-                          "softmax(Q @ K.T / sqrt(d), dim=-1)",
-                     compare_fn=_with_variants(lambda: _head_variants(*reference.args)))
+                          "softmax(Q @ K.T / sqrt(d), dim=-1)")
 
 
 # ------------------------------------------------------------------------------------ previous-token score
@@ -113,9 +107,10 @@ def _previous_reference(attentions):
     return pattern_scores(attentions, pattern_mask(attentions.shape[-1], "previous"))
 
 
+@exercise_check
 def check_previous_token_score(fn) -> CheckResult:
     """``fn(attentions (..., T, T)) -> (...)``: mean over queries i ≥ 1 of the attention on token i − 1."""
-    g = torch.Generator().manual_seed(7)
+    g = generator(7)
     nxt = torch.diag(torch.ones(4), 1)               # every token attends only to the next one
     nxt[-1, -1] = 1.0
     prev = torch.diag(torch.ones(5), -1)             # every token attends only to the previous one
@@ -127,29 +122,28 @@ def check_previous_token_score(fn) -> CheckResult:
         Case("a pure previous-token head, 6 tokens (score must be 1)", (prev,)),
         Case("3 heads, 2 tokens", (torch.softmax(torch.randn(3, 2, 2, generator=g), -1),)),
     ]
-    reference = recording(_previous_reference)
 
-    def variants():
-        (a,) = reference.args
+    def rolled(a):
         T = a.shape[-1]
-        return {
-            "you measured attention to the NEXT token (A[..., i, i+1], or A[..., i-1, i]: the query is the row); "
-            "the previous token is A[..., i, i-1]":
-                a.diagonal(offset=1, dim1=-2, dim2=-1).mean(-1),
-            "the first query has no previous token: average over the T − 1 queries i = 1 … T−1 "
-            "(a wrap-around such as torch.roll pairs token 0 with the last token)":
-                a.gather(-1, (torch.arange(T) - 1).remainder(T).expand(*a.shape[:-1]).unsqueeze(-1)).squeeze(-1).mean(-1),
-            "you divided by T; only the T − 1 queries i ≥ 1 have a previous token":
-                a.diagonal(offset=-1, dim1=-2, dim2=-1).sum(-1) / T,
-        }
+        return a.gather(-1, (torch.arange(T) - 1).remainder(T).expand(*a.shape[:-1]).unsqueeze(-1)).squeeze(-1).mean(-1)
 
-    return run_check("check_previous_token_score", fn, reference, cases,
-                     hint="the sub-diagonal: attentions.diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1)",
-                     compare_fn=_with_variants(variants))
+    mistakes = {
+        "you measured attention to the NEXT token (A[..., i, i+1], or A[..., i-1, i]: the query is the row); "
+        "the previous token is A[..., i, i-1]": lambda a: a.diagonal(offset=1, dim1=-2, dim2=-1).mean(-1),
+        "the first query has no previous token: average over the T − 1 queries i = 1 … T−1 "
+        "(a wrap-around such as torch.roll pairs token 0 with the last token)": rolled,
+        "you divided by T; only the T − 1 queries i ≥ 1 have a previous token":
+            lambda a: a.diagonal(offset=-1, dim1=-2, dim2=-1).sum(-1) / a.shape[-1],
+        "that is the attention of each token to itself (the diagonal): the previous token is the sub-diagonal, "
+        "offset=-1": lambda a: a.diagonal(dim1=-2, dim2=-1).mean(-1),
+    }
+    return run_check("check_previous_token_score", fn, _previous_reference, cases, mistakes=mistakes,
+                     hint="the sub-diagonal: attentions.diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1)")
 
 
 # --------------------------------------------------------------------------------------- token saliency
 def _saliency_cases():
+    from ..text import pooled_embedding
     cases = []
     specs = [(21, 16, 4, 2, 7, 0, "cosine to a random reference embedding"),
              (22, 24, 3, 3, 8, 3, "first coordinate of the mean last hidden state"),
@@ -157,10 +151,9 @@ def _saliency_cases():
     for seed, hidden, heads, n, T, pad, what in specs:
         model = tiny_bert(seed, hidden, heads)
         inputs = _tiny_inputs(seed, n, T, pad_last=pad)
-        ref = torch.nn.functional.normalize(torch.randn(hidden, generator=torch.Generator().manual_seed(seed)), dim=0)
+        ref = torch.nn.functional.normalize(torch.randn(hidden, generator=generator(seed)), dim=0)
         if what.startswith("cosine"):
             def score(model, embeds, mask, ref=ref):
-                from ..text import pooled_embedding
                 return pooled_embedding(model, embeds, mask) @ ref
         elif what.startswith("first"):
             def score(model, embeds, mask):
@@ -175,32 +168,44 @@ def _saliency_cases():
     return cases
 
 
+@exercise_check
 def check_embedding_saliency(fn) -> CheckResult:
     """``fn(model, inputs, score_fn) -> N×T``: ‖∂score/∂(word embedding of token t)‖₂ for every token."""
     from ..text import embedding_gradients, token_saliency
-    reference = recording(lambda model, inputs, score_fn: token_saliency(model, inputs, score_fn, reduce="l2"))
 
-    def variants():
-        g, e, _ = embedding_gradients(*reference.args)
-        return {
-            "you summed the gradient over the embedding dimensions; take its L2 norm (.norm(dim=-1))": g.sum(-1),
-            "you computed gradient × embedding; this exercise asks for the L2 norm of the gradient": (g * e).sum(-1),
-            "you took the L1 norm (sum of |g|); take the L2 norm": g.abs().sum(-1),
-            "you took the largest |g| over the dimensions; take the L2 norm": g.abs().amax(-1),
-        }
+    def grads(model, inputs, score_fn):
+        return embedding_gradients(model, inputs, score_fn)[0]
 
-    return run_check("check_embedding_saliency", fn, reference, _saliency_cases(),
+    mistakes = {
+        "you summed the gradient over the embedding dimensions; take its L2 norm (.norm(dim=-1))":
+            lambda *a: grads(*a).sum(-1),
+        "you computed gradient × embedding; this exercise asks for the L2 norm of the gradient":
+            lambda *a: (lambda g, e, _: (g * e).sum(-1))(*embedding_gradients(*a)),
+        "you took the L1 norm (sum of |g|); take the L2 norm": lambda *a: grads(*a).abs().sum(-1),
+        "you took the largest |g| over the dimensions; take the L2 norm": lambda *a: grads(*a).abs().amax(-1),
+        "that is the squared norm: take the L2 norm itself, .norm(dim=-1)": lambda *a: grads(*a).pow(2).sum(-1),
+    }
+    return run_check("check_embedding_saliency", fn,
+                     lambda model, inputs, score_fn: token_saliency(model, inputs, score_fn, reduce="l2"),
+                     _saliency_cases(), mistakes=mistakes, atol=1e-5, rtol=1e-3,
                      hint="x = model.get_input_embeddings()(inputs['input_ids']).detach().requires_grad_(True); "
                           "s = score_fn(model, x, inputs['attention_mask']); g, = torch.autograd.grad(s.sum(), x); "
-                          "return g.norm(dim=-1)",
-                     compare_fn=_with_variants(variants, atol=1e-5, rtol=1e-3))
+                          "return g.norm(dim=-1)")
 
 
 # -------------------------------------------------------------------------------- integrated gradients
+def _path_grads(score_fn, x, baseline, alphas) -> torch.Tensor:
+    """The mean gradient of ``score_fn`` at baseline + α(x − baseline) over ``alphas``."""
+    path = (baseline + alphas.view(-1, *([1] * x.ndim)) * (x - baseline)).requires_grad_(True)
+    (gr,) = torch.autograd.grad(score_fn(path).sum(), path)
+    return gr.mean(0)
+
+
+@exercise_check
 def check_integrated_gradients(fn) -> CheckResult:
     """``fn(score_fn, x T×D, baseline T×D, steps) -> T×D``: IG with the midpoint rule α_k = (k + ½)/steps."""
     from ..text import integrated_gradients_path, pooled_embedding
-    g = torch.Generator().manual_seed(31)
+    g = generator(31)
     w = torch.randn(6, generator=g)
     x1, b1 = torch.randn(4, 6, generator=g), torch.zeros(4, 6)
 
@@ -229,28 +234,26 @@ def check_integrated_gradients(fn) -> CheckResult:
     cases = [Case("tanh/quadratic function, 4×6 input, zero baseline, 8 steps", (f1, x1, b1, 8)),
              Case("random BERT, cosine to a reference, [PAD] baseline, 16 steps", (f2, x2, b2, 16)),
              Case("product of two rows squared, random baseline, 5 steps", (f3, x3, b3, 5))]
-    reference = recording(lambda score_fn, x, baseline, steps:
-                          integrated_gradients_path(score_fn, x, baseline, steps, rule="midpoint"))
 
-    def grads_at(alphas):
-        score_fn, x, b, _ = reference.args
-        path = (b + alphas.view(-1, *([1] * x.ndim)) * (x - b)).requires_grad_(True)
-        (gr,) = torch.autograd.grad(score_fn(path).sum(), path)
-        return gr.mean(0), x - b
+    def nodes(steps, rule):
+        k = torch.arange(steps)
+        return {"mid": (k + 0.5) / steps, "left": k / steps, "right": (k + 1.0) / steps}[rule]
 
-    def variants():
-        m = reference.args[3]
-        mid, diff = grads_at((torch.arange(m) + 0.5) / m)
-        left, _ = grads_at(torch.arange(m) / m)
-        right, _ = grads_at((torch.arange(m) + 1.0) / m)
-        return {
-            "you forgot to multiply the averaged gradient by (x − baseline)": mid,
-            "left Riemann sum (α = k/steps, k = 0 … steps−1); use the midpoints α = (k + ½)/steps": left * diff,
-            "right Riemann sum (α = (k+1)/steps); use the midpoints α = (k + ½)/steps": right * diff,
-            "you multiplied by x instead of (x − baseline)": mid * reference.args[1],
-        }
-
-    return run_check("check_integrated_gradients", fn, reference, cases,
+    mistakes = {
+        "you forgot to multiply the averaged gradient by (x − baseline)":
+            lambda f, x, b, m: _path_grads(f, x, b, nodes(m, "mid")),
+        "left Riemann sum (α = k/steps, k = 0 … steps−1); use the midpoints α = (k + ½)/steps":
+            lambda f, x, b, m: (x - b) * _path_grads(f, x, b, nodes(m, "left")),
+        "right Riemann sum (α = (k+1)/steps); use the midpoints α = (k + ½)/steps":
+            lambda f, x, b, m: (x - b) * _path_grads(f, x, b, nodes(m, "right")),
+        "you multiplied by x instead of (x − baseline)": lambda f, x, b, m: x * _path_grads(f, x, b, nodes(m, "mid")),
+        "you summed the gradients along the path: average them (divide by steps)":
+            lambda f, x, b, m: (x - b) * _path_grads(f, x, b, nodes(m, "mid")) * m,
+    }
+    return run_check("check_integrated_gradients", fn,
+                     lambda score_fn, x, baseline, steps: integrated_gradients_path(score_fn, x, baseline, steps,
+                                                                                    rule="midpoint"),
+                     cases, mistakes=mistakes, atol=1e-5, rtol=1e-3,
                      hint="alphas = (torch.arange(steps) + 0.5) / steps; path = baseline + alphas[:, None, None] * "
                           "(x - baseline); one autograd.grad of score_fn(path).sum(); (x - baseline) * grads.mean(0)",
-                     compare_fn=_with_variants(variants, atol=1e-5, rtol=1e-3))
+                     slow_hint="evaluate the whole path in one call of score_fn (it takes M×T×D)")
