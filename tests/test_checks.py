@@ -145,6 +145,8 @@ def _state_cases():
     (lambda m, x: setattr(m, "1", nn.Tanh()), "submodule '1' of `model` was replaced"),
     (lambda m, x: x.mul_(2), "modified `x` in place"),
     (lambda m, x: x.requires_grad_(True), "changed `x.requires_grad`"),
+    (lambda m, x: torch.set_grad_enabled(False), "switched gradient tracking off"),
+    (lambda m, x: torch.set_default_dtype(torch.float64), "changed the default dtype"),
 ])
 def test_changes_to_the_arguments_are_named(vandal, words):
     def student(model, x):
@@ -153,6 +155,7 @@ def test_changes_to_the_arguments_are_named(vandal, words):
         return out
     result = run_check("c", student, _run, _state_cases())
     assert not result.passed and words in result.message, result.message
+    assert torch.is_grad_enabled() and torch.get_default_dtype() == torch.float32
 
 
 def test_cases_that_share_an_object_are_a_bug_of_the_check():
@@ -169,6 +172,7 @@ def test_slow_function_gets_a_notice_with_its_time():
     assert result.passed and "⏱" in result.message and "s on case 1" in result.message
     assert "vectorize" in result.message
     assert "⏱" not in run_check("check_demo", reference, reference, cases()).message
+    assert "⏱" not in run_check("check_demo", slow, slow, cases()[:1]).message      # as slow as the course's
 
 
 def test_compare_scalars_and_sequences():

@@ -222,9 +222,11 @@ def call_student(fn: Callable, *args, **kwargs) -> tuple[Any, float]:
     return result, time.perf_counter() - start
 
 
-def slow_notice(seconds: float, where: str, reference_seconds: float | None = None, hint: str = SLOW_HINT) -> str:
-    """A line for a function that took longer than ``SLOW_SECONDS`` (empty otherwise)."""
-    if seconds <= SLOW_SECONDS:
+def slow_notice(seconds: float, where: str, reference_seconds: float | None = None, hint: str = SLOW_HINT,
+                threshold: float = SLOW_SECONDS) -> str:
+    """A line for a function that took longer than ``threshold`` seconds and (when the course's time is
+    known) more than three times the course's version, which a slow machine slows down alike; else ""."""
+    if seconds <= threshold or (reference_seconds is not None and seconds <= 3 * reference_seconds):
         return ""
     ref = f"; the course's version takes {reference_seconds:.2f} s" if reference_seconds is not None else ""
     return f"\n   ⏱ Note: your function took {seconds:.1f} s on {where}{ref}. To speed it up, {hint}."
@@ -448,7 +450,7 @@ def _same_tensor(a: torch.Tensor, b: torch.Tensor) -> bool:
 def snapshot(named: list[tuple[str, Any]]) -> list:
     """What ``state_problem`` compares after the student's call: every module's and tensor's state among the
     (nested) arguments, plus the global module hooks."""
-    items: list = [("globals", None, _global_hooks())]
+    items: list = [("globals", None, _global_hooks()), ("modes", None, torch.is_grad_enabled(), torch.get_default_dtype())]
 
     def visit(name: str, x: Any, depth: int = 0) -> None:
         if isinstance(x, nn.Module):
@@ -527,6 +529,16 @@ def state_problem(items: list) -> str | None:
                 if count != item[2][what]:
                     return (f"your function left a {what} registered (torch.nn.modules.module.register_module_…): "
                             "remove it before returning")
+        elif kind == "modes":
+            grad, dtype = torch.is_grad_enabled(), torch.get_default_dtype()
+            torch.set_grad_enabled(item[2])          # put them back at once: later cases need them
+            torch.set_default_dtype(item[3])
+            if grad != item[2]:
+                return ("your function switched gradient tracking off for the whole notebook "
+                        "(torch.set_grad_enabled(False)): use a `with torch.no_grad():` block instead")
+            if dtype != item[3]:
+                return (f"your function changed the default dtype to {dtype} (torch.set_default_dtype): leave it "
+                        "alone, and give new tensors the inputs' dtype instead (dtype=x.dtype)")
         elif kind == "module":
             problem = _module_problem(item[1], item[2], item[3])
             if problem:
