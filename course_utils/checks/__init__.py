@@ -368,6 +368,19 @@ def _compare(expected: Any, got: Any, atol: float, rtol: float, strict: bool) ->
     return None if got == expected else ("", f"expected {expected!r}, got {got!r}")
 
 
+def compare_pair(expected: tuple, got: Any, names: tuple[str, str],
+                 tolerances: tuple[tuple[float, float], tuple[float, float]]) -> str | None:
+    """``compare`` for an answer that is a pair (e.g. coefficients and intercept): the first problem, named."""
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        return (f"expected a pair ({names[0]}, {names[1]}), got "
+                f"{type(got).__name__ if not isinstance(got, (tuple, list)) else f'{len(got)} items'}")
+    for name, e, g, (atol, rtol) in zip(names, expected, got, tolerances):
+        problem = compare(e, g, atol=atol, rtol=rtol)
+        if problem:
+            return f"{name}: {problem}"
+    return None
+
+
 def compare(expected: Any, got: Any, atol: float = 1e-5, rtol: float = 1e-4, strict: bool = True) -> str | None:
     """``None`` when ``got`` matches ``expected``; otherwise what is wrong, diagnosing common mistakes.
 

@@ -12,7 +12,7 @@ import torch
 
 from ..blackbox import kernel_regression, kernel_shap_coalitions, shapley_kernel, weighted_ridge
 from ..shapley import FunctionGame, coalition_masks, exact_shapley, glove_game, voting_game
-from . import Case, CheckResult, compare, exercise_check, generator, recording, run_check
+from . import Case, CheckResult, compare, compare_pair, exercise_check, generator, recording, run_check
 
 F64 = torch.float64
 
@@ -107,17 +107,11 @@ RIDGE_MISTAKES = {
 
 
 def _compare_ridge(expected, got) -> str | None:
-    if not isinstance(got, (tuple, list)) or len(got) != 2:
-        return (f"expected a pair (coefficients, intercept), got "
-                f"{type(got).__name__ if not isinstance(got, (tuple, list)) else f'{len(got)} items'}")
-    coef, b = got
-    if isinstance(coef, torch.Tensor) and coef.shape == expected[0].shape and coef.dtype != F64:
-        coef = coef.double()        # float32 is fine if the values agree
-    problem = compare(expected[0], coef, atol=1e-6, rtol=1e-6)
-    if problem:
-        return f"coefficients: {problem}"
-    problem = compare(expected[1], b, atol=1e-6, rtol=1e-6)
-    return f"intercept: {problem}" if problem else None
+    if isinstance(got, (tuple, list)) and len(got) == 2:
+        coef, b = got
+        if isinstance(coef, torch.Tensor) and coef.shape == expected[0].shape and coef.dtype != F64:
+            got = (coef.double(), b)        # float32 is fine if the values agree
+    return compare_pair(expected, got, ("coefficients", "intercept"), ((1e-6, 1e-6), (1e-6, 1e-6)))
 
 
 @exercise_check

@@ -12,7 +12,7 @@ import math
 import torch
 
 from ..concepts import dataset_iou, directional_derivatives, fit_cav, t_test, tcav_score
-from . import Case, CheckResult, compare, exercise_check, generator, run_check
+from . import Case, CheckResult, compare, compare_pair, exercise_check, generator, run_check
 
 F64 = torch.float64
 
@@ -197,15 +197,7 @@ T_MISTAKES = {
 
 
 def _compare_test(expected, got) -> str | None:
-    if not isinstance(got, (tuple, list)) or len(got) != 2:
-        return (f"expected a pair (t, p), got "
-                f"{type(got).__name__ if not isinstance(got, (tuple, list)) else f'{len(got)} items'}")
-    t, p = got
-    problem = compare(expected[0], t, atol=1e-9, rtol=1e-7)
-    if problem:
-        return f"t: {problem}"
-    problem = compare(expected[1], p, atol=1e-12, rtol=1e-6)
-    return f"p: {problem}" if problem else None
+    return compare_pair(expected, got, ("t", "p"), ((1e-9, 1e-7), (1e-12, 1e-6)))
 
 
 @exercise_check
