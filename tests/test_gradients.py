@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.attribution import (input_gradients, input_x_gradient, noise_scale, reduce_channels, saliency,
-                                      smoothgrad, unit_target)
+from course_utils.attribution import (input_gradients, input_x_gradient, noise_scale, noisy_gradients,
+                                      reduce_channels, reduce_samples, saliency, smoothgrad, unit_target)
 from course_utils.checks.gradients import check_input_x_gradient, check_saliency_map, check_smoothgrad
 
 
@@ -93,8 +93,8 @@ def test_saturation_two_inputs():
 
 
 # --------------------------------------------------------------------------------------------- SmoothGrad
-def naive_smoothgrad(model, x, target, noise_level, n_samples, seed):
-    """One noisy copy at a time, noise drawn image by image from one generator."""
+def naive_noisy_gradients(model, x, target, noise_level, n_samples, seed):
+    """One noisy copy at a time, noise drawn image by image from one generator: N×S×C×H×W."""
     gen = torch.Generator().manual_seed(seed)
     out = []
     for i in range(len(x)):
@@ -102,9 +102,12 @@ def naive_smoothgrad(model, x, target, noise_level, n_samples, seed):
         sigma = noise_level * (xi.max() - xi.min())
         noise = torch.randn((n_samples, *x.shape[1:]), generator=gen)
         t = target if isinstance(target, int) else target[i:i + 1]
-        gs = [input_gradients(model, xi + sigma * noise[s:s + 1], t)[0] for s in range(n_samples)]
-        out.append(torch.cat(gs).mean(0, keepdim=True))
-    return torch.cat(out)
+        out.append(torch.cat([input_gradients(model, xi + sigma * noise[s:s + 1], t)[0] for s in range(n_samples)]))
+    return torch.stack(out)
+
+
+def naive_smoothgrad(model, x, target, noise_level, n_samples, seed):
+    return naive_noisy_gradients(model, x, target, noise_level, n_samples, seed).mean(1)
 
 
 def test_smoothgrad_matches_naive_loop():
@@ -123,6 +126,64 @@ def test_smoothgrad_zero_noise_is_the_gradient_and_seed_matters():
     a = smoothgrad(model, X, 2, n_samples=3, seed=1)
     assert torch.equal(a, smoothgrad(model, X, 2, n_samples=3, generator=torch.Generator().manual_seed(1)))
     assert not torch.allclose(a, smoothgrad(model, X, 2, n_samples=3, seed=2))
+
+
+def naive_statistic(samples, statistic):
+    """Per entry, over the S samples, with Python floats: mean, mean of squares, population variance."""
+    n, S = samples.shape[:2]
+    flat = samples.reshape(n, S, -1)
+    out = torch.zeros(n, flat.shape[2], dtype=torch.float64)
+    for i in range(n):
+        for j in range(flat.shape[2]):
+            values = [float(flat[i, s, j]) for s in range(S)]
+            mean = sum(values) / S
+            out[i, j] = {"mean": mean, "mean_square": sum(v * v for v in values) / S,
+                         "variance": sum((v - mean) ** 2 for v in values) / S}[statistic]
+    return out.view(n, *samples.shape[2:]).float()
+
+
+@pytest.mark.parametrize("statistic", ["mean", "mean_square", "variance"])
+def test_smoothgrad_statistics_match_naive_loop(statistic):
+    model, target = conv_net(3), torch.tensor([1, 4, 0])
+    samples = naive_noisy_gradients(model, X, target, 0.2, 5, seed=7)
+    expected = naive_statistic(samples, statistic)
+    got = smoothgrad(model, X, target, noise_level=0.2, n_samples=5, seed=7, batch_size=3, statistic=statistic)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-4)
+    torch.testing.assert_close(reduce_samples(samples, statistic), expected, atol=1e-6, rtol=1e-4)
+    if statistic != "mean":
+        assert (got >= 0).all()
+
+
+def test_noisy_gradients_are_the_samples_smoothgrad_reduces():
+    model, target = conv_net(2), torch.tensor([0, 2, 3])
+    samples = noisy_gradients(model, X, target, noise_level=0.3, n_samples=4, seed=5, batch_size=3)
+    assert samples.shape == (len(X), 4, *X.shape[1:])
+    torch.testing.assert_close(samples, naive_noisy_gradients(model, X, target, 0.3, 4, seed=5), atol=1e-6, rtol=1e-4)
+    torch.testing.assert_close(samples.mean(1), smoothgrad(model, X, target, noise_level=0.3, n_samples=4, seed=5))
+    # the three statistics are tied: mean of squares = square of the mean + variance
+    torch.testing.assert_close(reduce_samples(samples, "mean_square"),
+                               reduce_samples(samples, "mean") ** 2 + reduce_samples(samples, "variance"),
+                               atol=1e-7, rtol=1e-5)
+
+
+def test_on_a_linear_model_every_noisy_gradient_is_the_weight():
+    """S(x) = w·x + b has gradient w everywhere: SmoothGrad = w, SmoothGrad² = w², VarGrad = 0 exactly."""
+    model = linear_model(3)
+    x = torch.rand(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    w = model[1].weight[2].detach().view(1, 3, 4, 4).expand(2, -1, -1, -1)
+    kwargs = dict(noise_level=0.5, n_samples=6, seed=3)
+    torch.testing.assert_close(smoothgrad(model, x, 2, **kwargs), w, atol=1e-6, rtol=0)
+    torch.testing.assert_close(smoothgrad(model, x, 2, statistic="mean_square", **kwargs), w ** 2, atol=1e-5, rtol=1e-6)
+    torch.testing.assert_close(smoothgrad(model, x, 2, statistic="variance", **kwargs), torch.zeros_like(x),
+                               atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("statistic", ["mean_square", "variance"])
+def test_smoothgrad_statistics_identical_for_every_batch_size(statistic):
+    model, target = conv_net(5), torch.tensor([0, 1, 2])
+    results = [smoothgrad(model, X, target, n_samples=3, batch_size=b, statistic=statistic) for b in (1, 2, 4, 64)]
+    for r in results[1:]:
+        torch.testing.assert_close(r, results[0], atol=1e-7, rtol=1e-5)
 
 
 def test_noise_scale_is_a_fraction_of_each_inputs_range():
@@ -184,6 +245,17 @@ def test_eval_mode_inside():
     (lambda m: smoothgrad(m, X, 0, n_samples=0), ValueError, "n_samples"),
     (lambda m: smoothgrad(m, X, 0, noise_level=-0.1), ValueError, "noise_level"),
     (lambda m: smoothgrad(m, X, 0, generator=3), TypeError, "generator"),
+    (lambda m: smoothgrad(m, X, 0, statistic="median"), ValueError, "statistic"),
+    (lambda m: smoothgrad(m, X, 0, statistic=None), ValueError, "statistic"),
+    (lambda m: noisy_gradients(m, X, 0, n_samples=True), TypeError, "n_samples"),
+    (lambda m: noisy_gradients(m, X, 0, batch_size=0), ValueError, "batch_size"),
+    (lambda m: noisy_gradients(m, X, 0, noise_level=float("inf")), ValueError, "noise_level"),
+    (lambda m: noisy_gradients(m, X[:0], 0), ValueError, "inputs"),
+    (lambda m: reduce_samples(torch.zeros(2, 3, 4, 4), "mean"), ValueError, "noisy"),
+    (lambda m: reduce_samples(torch.zeros(2, 3, 1, 4, 4, dtype=torch.long), "mean"), TypeError, "noisy"),
+    (lambda m: reduce_samples(torch.full((2, 3, 1, 4, 4), float("nan")), "mean"), ValueError, "noisy"),
+    (lambda m: reduce_samples([[1.0]], "mean"), TypeError, "noisy"),
+    (lambda m: reduce_samples(torch.zeros(2, 3, 1, 4, 4), "max"), ValueError, "statistic"),
 ])
 def test_bad_input(call, error, words):
     with pytest.raises(error, match=words):

@@ -7,7 +7,8 @@ callable ``target(model, x) -> Tensor[N]`` (see ``attribution.targets``). Result
 """
 from ._common import auto_batch_size, batches, input_gradients
 from .targets import Target, probability, resolve_target, target_scores, unit_target
-from .gradients import input_x_gradient, noise_scale, reduce_channels, saliency, smoothgrad
+from .gradients import (SMOOTHGRAD_STATISTICS, input_x_gradient, noise_scale, noisy_gradients, reduce_channels,
+                        reduce_samples, saliency, smoothgrad)
 from .guided import (RELU_BACKWARD_RULES, deconvnet, guided_backprop, modified_gradient, override_relu_backward,
                      relu_backward_deconvnet, relu_backward_gradient, relu_backward_guided)
 from .integrated import integrated_gradients, make_baseline, quadrature

@@ -1,4 +1,4 @@
-"""Gradient attributions (lecture 04): saliency, Input×Gradient, SmoothGrad.
+"""Gradient attributions (lecture 04): saliency, Input×Gradient, SmoothGrad (and SmoothGrad², VarGrad).
 
 All share the course's call shape ``method(model, inputs, target, **options) -> Tensor``: ``inputs`` is
 N×C×H×W, ``target`` an int, a length-N tensor of class indices or a callable selecting a unit
@@ -7,18 +7,22 @@ N×C×H×W, ``target`` an int, a length-N tensor of class indices or a callable 
 
 * ``saliency``         – |∂S_c/∂x| (Simonyan et al. 2013), or the signed gradient with ``abs=False``.
 * ``input_x_gradient`` – x ⊙ ∂S_c/∂x, a first-order estimate of each pixel's contribution.
-* ``smoothgrad``       – the gradient averaged over noisy copies x + ε, ε ~ N(0, σ²) (Smilkov et al. 2017).
+* ``smoothgrad``       – the gradient averaged over noisy copies x + ε, ε ~ N(0, σ²) (Smilkov et al. 2017);
+                         ``statistic="mean_square"`` gives SmoothGrad², ``"variance"`` VarGrad.
+* ``noisy_gradients``  – the noisy gradients themselves, N×S×C×H×W; ``reduce_samples`` reduces them.
 * ``reduce_channels``  – the display step N×C×H×W → N×1×H×W (Simonyan: max over colour channels).
 """
 from __future__ import annotations
+
+from typing import Iterator
 
 import torch
 from torch import nn
 
 from ..hooks import preserved_state
 from ..progress import progress
-from ..validation import check_bool, check_images, one_of, positive_float, positive_int
-from ._common import check_call, gradients_and_scores, input_gradients
+from ..validation import check_bool, check_images, check_tensor, one_of, positive_float, positive_int
+from ._common import batches, check_call, gradients_and_scores, input_gradients
 
 
 def saliency(model: nn.Module, inputs: torch.Tensor, target, abs: bool = True,
@@ -55,47 +59,116 @@ def noise_scale(inputs: torch.Tensor, noise_level: float) -> torch.Tensor:
     return (noise_level * (flat.amax(1) - flat.amin(1))).view(-1, 1, 1, 1)
 
 
-def smoothgrad(model: nn.Module, inputs: torch.Tensor, target, noise_level: float = 0.15,
-               n_samples: int = 25, abs: bool = False, batch_size: int = 64,
-               generator: torch.Generator | None = None, seed: int = 0,
-               show_progress: bool = False) -> torch.Tensor:
-    """SmoothGrad: the gradient averaged over ``n_samples`` noisy copies of each input, N×C×H×W → N×C×H×W.
+SMOOTHGRAD_STATISTICS = ("mean", "mean_square", "variance")
 
-    M(x) = 1/n Σ_s ∂S_c/∂x evaluated at x + ε_s, ε_s ~ N(0, σ²) with σ = ``noise_level`` × (max(x) − min(x))
-    per input (Smilkov et al. suggest 10–20 %). With ``abs=True`` the magnitude of that average is returned
-    (like ``saliency``). The noisy copies of all inputs are evaluated together in batches of
-    ``batch_size``; the noise comes from ``generator`` (default: a new one seeded with ``seed``) and is
-    drawn image by image, so the result does not depend on ``batch_size``.
-    """
-    x0, target = check_call(model, inputs, target)
-    batch_size = positive_int(batch_size, "batch_size")
-    n_samples = positive_int(n_samples, "n_samples")
-    check_bool(abs, "abs")
+
+def _check_generator(generator, seed) -> torch.Generator:
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator: expected a torch.Generator or None, got {type(generator).__name__}")
-    gen = generator if generator is not None else torch.Generator().manual_seed(positive_int(seed, "seed", 0))
+    return generator if generator is not None else torch.Generator().manual_seed(positive_int(seed, "seed", 0))
+
+
+def _noisy_gradients_by_image(model: nn.Module, x0: torch.Tensor, target, noise_level: float, n_samples: int,
+                              batch_size: int, gen: torch.Generator,
+                              show_progress: bool) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield ``(i, gradients of image i at its n_samples noisy copies)`` (n_samples×C×H×W), image by image.
+
+    The one place where the N·n_samples noisy copies are laid out: copy k is sample k % n_samples of image
+    k // n_samples. Copies of several images share a batch of ``batch_size``; each image's noise is drawn
+    when its first copy is reached (so in image order, whatever ``batch_size`` is).
+    """
     n = len(x0)
     sigma = noise_scale(x0, noise_level)
-    total = torch.zeros_like(x0)
-    noise: dict[int, torch.Tensor] = {}   # image index → its n_samples × C×H×W noise, drawn in image order
-
-    def noise_for(i: int) -> torch.Tensor:
-        if i not in noise:
-            noise.clear()   # images are visited in order: only the current one(s) are needed
-            noise[i] = torch.randn((n_samples, *x0.shape[1:]), generator=gen, dtype=x0.dtype).to(x0.device)
-        return noise[i]
-
+    pending: dict[int, list[torch.Tensor]] = {}      # image → its noisy gradients so far (at most 2 images)
+    noise: dict[int, torch.Tensor] = {}              # image → its n_samples×C×H×W standard normal noise
     with preserved_state(model):
-        starts = range(0, n * n_samples, batch_size)
-        for start in progress(starts, enabled=show_progress, desc="smoothgrad"):
-            # copy k of the batch is sample samples[k] of image images[k]
-            flat = torch.arange(start, min(start + batch_size, n * n_samples))
+        for sl in progress(list(batches(n * n_samples, batch_size)), enabled=show_progress, desc="smoothgrad"):
+            flat = torch.arange(sl.start, sl.stop)
             images, samples = flat // n_samples, flat % n_samples
-            eps = torch.stack([noise_for(int(i))[int(s)] for i, s in zip(images, samples)])
+            for i in images.unique().tolist():
+                if i not in noise:
+                    noise[i] = torch.randn((n_samples, *x0.shape[1:]), generator=gen, dtype=x0.dtype).to(x0.device)
+            eps = torch.stack([noise[i][s] for i, s in zip(images.tolist(), samples.tolist())])
             g, _ = gradients_and_scores(model, x0[images] + sigma[images] * eps, target[images])
-            total.index_add_(0, images.to(x0.device), g)
-    mean = total / n_samples
-    return mean.abs() if abs else mean
+            for i in images.unique().tolist():
+                pending.setdefault(i, []).append(g[images == i])
+                if samples[images == i].max().item() == n_samples - 1:      # image i is complete
+                    del noise[i]
+                    yield i, torch.cat(pending.pop(i))
+
+
+def noisy_gradients(model: nn.Module, inputs: torch.Tensor, target, noise_level: float = 0.15,
+                    n_samples: int = 25, batch_size: int = 64, generator: torch.Generator | None = None,
+                    seed: int = 0, show_progress: bool = False) -> torch.Tensor:
+    """The gradients SmoothGrad averages, kept: N×C×H×W → N×n_samples×C×H×W.
+
+    Entry ``[i, s]`` is ∂S_c/∂x at x_i + σ_i ε_s, ε_s ~ N(0, 1), σ_i = ``noise_level`` × (max − min of x_i),
+    with the same noise (for the same ``generator``/``seed``) as ``smoothgrad``, so
+    ``smoothgrad(...) == noisy_gradients(...).mean(1)``. Use it to compute the samples once and try several
+    reductions (mean, mean of squares, variance) on them.
+    """
+    x0, target, batch_size, n_samples, gen = _smoothgrad_arguments(model, inputs, target, batch_size, n_samples,
+                                                                   generator, seed)
+    out = x0.new_empty((len(x0), n_samples, *x0.shape[1:]))
+    for i, grads in _noisy_gradients_by_image(model, x0, target, noise_level, n_samples, batch_size, gen,
+                                              show_progress):
+        out[i] = grads
+    return out
+
+
+def _smoothgrad_arguments(model, inputs, target, batch_size, n_samples, generator, seed):
+    x0, target = check_call(model, inputs, target)
+    return (x0, target, positive_int(batch_size, "batch_size"), positive_int(n_samples, "n_samples"),
+            _check_generator(generator, seed))
+
+
+def _reduce(grads: torch.Tensor, statistic: str, dim: int) -> torch.Tensor:
+    if statistic == "mean":
+        return grads.mean(dim)
+    if statistic == "mean_square":
+        return grads.square().mean(dim)
+    return grads.var(dim, unbiased=False)
+
+
+def reduce_samples(noisy: torch.Tensor, statistic: str = "mean") -> torch.Tensor:
+    """Reduce noisy gradients N×S×C×H×W (from ``noisy_gradients``) over the S samples → N×C×H×W.
+
+    ``"mean"`` is SmoothGrad (Smilkov et al. 2017), ``"mean_square"`` SmoothGrad² (the mean of the squared
+    gradients, Hooker et al. 2019), ``"variance"`` VarGrad (Adebayo et al. 2018; the population variance,
+    dividing by S). The three are tied by mean_square = mean² + variance.
+    """
+    checked = check_tensor(noisy, "noisy", "N×S×C×H×W")
+    one_of(statistic, "statistic", SMOOTHGRAD_STATISTICS)
+    return _reduce(noisy if noisy.dtype == torch.float64 else checked, statistic, 1)
+
+
+def smoothgrad(model: nn.Module, inputs: torch.Tensor, target, noise_level: float = 0.15,
+               n_samples: int = 25, abs: bool = False, batch_size: int = 64,
+               generator: torch.Generator | None = None, seed: int = 0, statistic: str = "mean",
+               show_progress: bool = False) -> torch.Tensor:
+    """SmoothGrad and its two variants over ``n_samples`` noisy copies of each input, N×C×H×W → N×C×H×W.
+
+    With g_s = ∂S_c/∂x at x + ε_s, ε_s ~ N(0, σ²), σ = ``noise_level`` × (max(x) − min(x)) per input
+    (Smilkov et al. suggest 10–20 %), ``statistic`` chooses the reduction over the samples:
+
+    * ``"mean"``        – SmoothGrad, 1/n Σ_s g_s (Smilkov et al. 2017); signed.
+    * ``"mean_square"`` – SmoothGrad², 1/n Σ_s g_s² (Hooker et al. 2019, "SG-SQ"); ≥ 0.
+    * ``"variance"``    – VarGrad, 1/n Σ_s (g_s − mean)² (Adebayo et al. 2018); ≥ 0.
+
+    With ``abs=True`` the magnitude of the result is returned (changes only the mean). The noisy copies
+    of all inputs are evaluated together in batches of ``batch_size``; the noise comes from ``generator``
+    (default: a new one seeded with ``seed``) and is drawn image by image, so the result does not depend on
+    ``batch_size``. ``noisy_gradients`` returns the samples themselves.
+    """
+    x0, target, batch_size, n_samples, gen = _smoothgrad_arguments(model, inputs, target, batch_size, n_samples,
+                                                                   generator, seed)
+    check_bool(abs, "abs")
+    one_of(statistic, "statistic", SMOOTHGRAD_STATISTICS)
+    out = torch.empty_like(x0)
+    for i, grads in _noisy_gradients_by_image(model, x0, target, noise_level, n_samples, batch_size, gen,
+                                              show_progress):
+        out[i] = _reduce(grads, statistic, 0)
+    return out.abs() if abs else out
 
 
 def reduce_channels(attribution: torch.Tensor, how: str = "max") -> torch.Tensor:
