@@ -6,6 +6,8 @@ one-line note instead of the raw ``interactive(children=(...`` text.
 """
 from __future__ import annotations
 
+import time
+import weakref
 from typing import Callable
 
 from ipywidgets import interactive
@@ -14,8 +16,16 @@ NOTE = ("Interactive explorer ({controls}): run this cell in JupyterLab's notebo
         "(widgets are not live in the slideshow or the offline site).")
 
 
+_CREATED: "weakref.WeakSet[Explorer]" = weakref.WeakSet()   # every explorer of this kernel, for time_explorers
+
+
 class Explorer(interactive):
     """``interactive`` whose plain-text form is a note saying how to make it live."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.created = time.monotonic_ns()
+        _CREATED.add(self)
 
     def _repr_mimebundle_(self, **kwargs):
         data = super()._repr_mimebundle_(**kwargs)
@@ -35,3 +45,39 @@ def explorer(callback: Callable, **controls) -> Explorer:
     if not callable(callback):
         raise TypeError(f"callback: expected a function, got {type(callback).__name__}")
     return Explorer(callback, **controls)
+
+
+def _other_values(control) -> list:
+    """Up to three values of ``control`` other than its current one: options, or a slider's ends and middle."""
+    options = getattr(control, "options", None)
+    if options:
+        values = [v[1] if isinstance(v, tuple) else v for v in options]
+    elif isinstance(control.value, bool):
+        values = [not control.value]
+    elif hasattr(control, "min") and hasattr(control, "max"):
+        low, high = control.min, control.max
+        middle = (low + high) / 2
+        values = [high, type(control.value)(middle) if isinstance(control.value, int) else middle, low]
+    else:
+        values = []
+    return [v for v in dict.fromkeys(values) if v != control.value][:3]
+
+
+def time_explorers() -> list[dict]:
+    """Time every update of every explorer this kernel made, as a user moving each control would cause it.
+
+    For each explorer (in the order they were made) and each of its controls, the control is set to up to three
+    other values and back; each assignment runs the callback and draws its output, as in the live notebook.
+    Returns one dict per explorer: ``controls`` (names), ``seconds`` (every update, in order).
+    """
+    report = []
+    for w in sorted(_CREATED, key=lambda e: e.created):
+        seconds = []
+        for control in w.kwargs_widgets:
+            start_value = control.value
+            for value in [*_other_values(control), start_value]:
+                start = time.perf_counter()
+                control.value = value
+                seconds.append(time.perf_counter() - start)
+        report.append({"controls": [c.description for c in w.kwargs_widgets], "seconds": seconds})
+    return report

@@ -25,3 +25,22 @@ def test_explorer_text_is_a_note_not_the_widget_repr():
 def test_explorer_rejects_a_non_callable():
     with pytest.raises(TypeError, match="callback"):
         explorer("show", index=IntSlider(0, 0, 9))
+
+
+def test_time_explorers_moves_every_control_and_times_each_update():
+    from ipywidgets import Checkbox, FloatSlider
+
+    from course_utils.widgets import time_explorers
+
+    calls = []
+    w = explorer(lambda index, kind, scale, on: calls.append((index, kind, scale, on)),
+                 index=IntSlider(3, 0, 9), kind=Dropdown(options=["a", "b", "c"], value="a"),
+                 scale=FloatSlider(0.5, min=0.0, max=1.0), on=Checkbox(False))
+    report = [r for r in time_explorers() if r["controls"] == ["index", "kind", "scale", "on"]]
+    assert len(report) == 1
+    # index: 9, 4, 0 and back to 3; kind: b, c, back to a; scale: 1.0, 0.0 (0.5 is its value), back; on: True, back
+    assert len(report[0]["seconds"]) == 4 + 3 + 3 + 2 and all(s >= 0 for s in report[0]["seconds"])
+    assert [c[0] for c in calls[1:5]] == [9, 4, 0, 3]
+    assert [c[1] for c in calls[5:8]] == ["b", "c", "a"] and [c[3] for c in calls[-2:]] == [True, False]
+    assert calls[-1] == (3, "a", 0.5, False)      # every control is put back
+    del w
