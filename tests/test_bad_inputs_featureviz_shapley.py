@@ -459,6 +459,20 @@ bad("tmab_shapley: max_permutations=0", lambda: sh.tmab_shapley(GAME, k=1, max_p
     "max_permutations")
 bad("tmab_shapley: a game returning NaN", lambda: sh.tmab_shapley(NAN_GAME, k=1, **QUIET), ValueError, "game")
 bad("tmab_shapley: adaptive='yes'", lambda: sh.tmab_shapley(GAME, k=1, adaptive="yes", **QUIET), TypeError, "adaptive")
+bad("tmab_shapley: exact='yes'", lambda: sh.tmab_shapley(GAME, k=1, exact="yes", **QUIET), TypeError, "exact")
+bad("tmab_shapley: sampling a game without value_bounds", lambda: sh.tmab_shapley(GAME, k=1, exact=False, **QUIET),
+    ValueError, "value_range")
+bad("FunctionGame: value_bounds=(1, 0)", lambda: sh.FunctionGame(lambda c: 0.0, 2, value_bounds=(1, 0)), ValueError,
+    "value_bounds")
+bad("FunctionGame: value_bounds='ab'", lambda: sh.FunctionGame(lambda c: 0.0, 2, value_bounds="ab"), TypeError,
+    "value_bounds")
+bad("FunctionGame: value_bounds=(0, nan)", lambda: sh.FunctionGame(lambda c: 0.0, 2, value_bounds=(0, NAN)), ValueError,
+    "value_bounds")
+bad("evaluations_until_top: not a result", lambda: sh.evaluations_until_top(torch.ones(3), [0]), TypeError, "result")
+bad("evaluations_until_top: player out of range", lambda: sh.evaluations_until_top(
+    sh.permutation_shapley(GAME, 4, **QUIET), [9]), ValueError, "players")
+bad("bernstein_bound: n_tests=0", lambda: sh.bernstein_bound(torch.ones(3), torch.ones(3), 1.0, 0.2, n_tests=0),
+    ValueError, "n_tests")
 bad("bernstein_bound: delta=0", lambda: sh.bernstein_bound(torch.ones(3), torch.ones(3), 1.0, 0.0), ValueError, "delta")
 bad("bernstein_bound: counts of another length", lambda: sh.bernstein_bound(torch.ones(3), torch.ones(2), 1.0, 0.2),
     ValueError, "counts")

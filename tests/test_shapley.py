@@ -180,26 +180,96 @@ def test_truncation_patience_and_remove_direction():
     assert short.top(2).sort().values.tolist() == [0, 1]
 
 
-def test_tmab_finds_the_top_k_with_fewer_evaluations():
-    torch.manual_seed(0)
-    w = torch.tensor([3.0, 0.2, 2.5, 0.1, 0.4, 2.2, 0.3, 0.0, 0.5, 0.15], dtype=torch.float64)
-    noise = torch.randn(2 ** 10, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 0.3
-    bits = 1 << torch.arange(10)
-    game = sh.FunctionGame(lambda c: c.double() @ w + noise[(c.long() * bits).sum(1)], 10, batched=True)
-    exact = sh.exact_shapley(game, show_progress=False)
-    tmab = sh.tmab_shapley(game, k=3, delta=0.1, value_range=2.0, seed=0, show_progress=False)
-    same_rule = sh.tmab_shapley(game, k=3, delta=0.1, value_range=2.0, adaptive=False, seed=0, show_progress=False)
-    assert set(tmab.top(3).tolist()) == set(exact.top(3).tolist()) == {0, 2, 5}
-    assert set(same_rule.top(3).tolist()) == {0, 2, 5}
+def gap_game():
+    """12 players, weighted voting (values in [0, 1]): three heavy players with clearly larger values."""
+    return sh.voting_game([9, 8, 7, 2, 2, 2, 1, 1, 1, 1, 1, 1], quota=18)
+
+
+def test_tmab_top_k_equals_the_exact_top_k_when_there_is_a_gap():
+    game = gap_game()
+    exact = sh.exact_shapley(game, show_progress=False).values
+    ranked = exact.sort(descending=True).values
+    assert ranked[2] - ranked[3] > 0.1                      # a clear gap after the third player
+    tmab = sh.tmab_shapley(game, k=3, exact=False, block=32, chunk=12, seed=0, show_progress=False)
+    same_rule = sh.tmab_shapley(game, k=3, exact=False, adaptive=False, block=32, chunk=12, seed=0,
+                                show_progress=False)
+    for r in (tmab, same_rule):
+        assert r.separated and r.range_ok and "separated" in r.stop_reason
+        assert set(r.top(3).tolist()) == set(torch.argsort(exact, descending=True)[:3].tolist()) == {0, 1, 2}
+        assert r.value_range == 2.0                          # guaranteed: values in [0, 1] → marginals in [−1, 1]
     assert tmab.n_evaluations < same_rule.n_evaluations
-    assert tmab.n_permutations < 5000 and tmab.bounds.shape == (10,)
-    # the bottom players stopped being measured early
-    assert tmab.counts[[7, 3]].max() < tmab.counts.max()
+    assert same_rule.n_evaluations == 2 + 11 * same_rule.n_permutations     # every player, every permutation
+    assert tmab.counts.min() < tmab.counts.max()            # players far from the boundary stopped early
+    # the certificate is honest: every final interval contains the exact value
+    assert ((tmab.values - exact).abs() <= tmab.bounds).all()
 
 
-def test_bernstein_bound_shrinks():
-    b = sh.bernstein_bound(torch.full((3,), 0.04, dtype=torch.float64), torch.tensor([1, 10, 1000]), 1.0, 0.2)
+def test_tmab_reports_no_gap_on_tied_values():
+    game = sh.voting_game([1] * 8, quota=5)                  # symmetric: every exact value is 1/8
+    ex = sh.tmab_shapley(game, k=3, show_progress=False)     # 2^8 coalitions: the exact route
+    assert ex.method == "exact" and ex.separated is False and "no gap at the boundary" in ex.stop_reason
+    sampled = sh.tmab_shapley(game, k=3, exact=False, max_permutations=256, block=64, show_progress=False)
+    assert sampled.separated is False and sampled.stop_reason.startswith("no gap at the boundary")
+    assert sampled.n_permutations == 256                     # ran to its cap
+
+
+def test_tmab_takes_the_exact_route_when_cheaper():
+    game, table = table_game(10, 21)
+    exact = sh.exact_shapley(game, show_progress=False)
+    game.n_evaluations = 0
+    res = sh.tmab_shapley(game, k=3, value_range=50.0, show_progress=False)   # budget 5000·9 + 2 ≫ 1024
+    assert res.method == "exact" and res.n_evaluations == 1024 == game.n_evaluations and res.separated
+    assert torch.equal(res.values, exact.values) and torch.equal(res.top(3), exact.top(3))
+    # a budget below 2^10 = 1024 coalitions: sampling (100 · 9 + 2 = 902 evaluations at most)
+    small_budget = sh.tmab_shapley(game, k=3, value_range=50.0, max_permutations=100, show_progress=False)
+    assert small_budget.method == "TMAB" and small_budget.n_evaluations <= 902
+    assert sh.tmab_shapley(game, k=3, value_range=50.0, exact=True, max_permutations=1,
+                           show_progress=False).method == "exact"
+
+
+def test_tmab_checks_the_range_it_is_given():
+    game = gap_game()
+    res = sh.tmab_shapley(game, k=3, exact=False, value_range=0.5, max_permutations=64, show_progress=False)
+    assert res.range_ok is False and res.separated is False and "range exceeded" in res.stop_reason
+    with pytest.raises(ValueError, match="value_range"):          # a game without bounds needs a range
+        sh.tmab_shapley(sh.FunctionGame(lambda c: c.sum(1).double(), 30, batched=True), k=2, show_progress=False)
+
+
+def test_marginal_range_is_guaranteed(data):
+    model, x, y = data
+    assert sh.marginal_range(sh.LayerGame(model, "relu2", x, y)) == 2.0
+    assert sh.marginal_range(sh.LayerGame(model, "relu2", x, y, metric="log_prob")) is None
+    assert sh.marginal_range(sh.additive_game([1.0, -2.0, 0.5])) == 2 * 3.5
+    # every marginal contribution of a game with bounds lies within the range (all coalitions of a glove game)
+    game = sh.glove_game(2, 3)
+    masks = sh.coalition_masks(5)
+    v = game(masks)
+    marg = torch.stack([v[masks[:, i].logical_not().nonzero().flatten() | (1 << i)]
+                        - v[masks[:, i].logical_not().nonzero().flatten()] for i in range(5)])
+    assert float(marg.max() - marg.min()) <= sh.marginal_range(game)
+
+
+def test_bernstein_bound_formula_and_coverage():
+    var = torch.full((3,), 0.04, dtype=torch.float64)
+    b = sh.bernstein_bound(var, torch.tensor([1, 10, 1000]), 1.0, 0.2)
     assert b[0] == 1.0 and b[1] > b[2] > 0
+    L = math.log(4 / 0.2)
+    assert math.isclose(float(b[2]), math.sqrt(2 * 0.04 * L / 1000) + 7 * L / (3 * 999), rel_tol=1e-12)
+    assert sh.bernstein_bound(var, torch.tensor([1, 10, 1000]), 1.0, 0.2, n_tests=5)[2] > b[2]
+    # coverage: 2,000 means of 50 Bernoulli(0.1) samples; the interval misses 0.1 in at most δ of them
+    g = torch.Generator().manual_seed(0)
+    samples = (torch.rand(2000, 50, generator=g) < 0.1).double()
+    half = sh.bernstein_bound(samples.var(1), torch.full((2000,), 50), 1.0, 0.2)
+    assert ((samples.mean(1) - 0.1).abs() > half).double().mean() <= 0.2
+
+
+def test_evaluations_until_top():
+    est = [torch.tensor(v, dtype=torch.float64) for v in ([3., 1, 2], [1., 3, 2], [3., 2, 1], [3., 2.5, 1])]
+    res = sh.ShapleyResult(est[-1], torch.zeros(3), torch.ones(3), 40, 0.0, "test",
+                           history=list(zip([10, 20, 30, 40], est)))
+    assert sh.evaluations_until_top(res, [0, 1]) == 30        # shown from the third point on, for good
+    assert sh.evaluations_until_top(res, [0, 2]) is None      # not the final ranking
+    assert sh.evaluations_until_top(res, [0]) == 30
 
 
 def test_ablation_curves():

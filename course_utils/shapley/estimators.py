@@ -7,8 +7,11 @@ which the players could join:
 
 * ``exact_shapley`` – enumerate all 2^n coalitions (n ≤ 20);
 * ``permutation_shapley`` – Monte Carlo over permutations, optionally truncated;
-* ``tmab_shapley`` – the truncated multi-armed bandit of Neuron Shapley: only refine the players whose
-  confidence interval (``bernstein_bound``) straddles the top-k boundary.
+* ``tmab_shapley`` – the top k: exact enumeration when 2^n coalitions cost less than the sampling budget,
+  else the multi-armed bandit of Neuron Shapley, which only refines the players whose confidence
+  interval (``bernstein_bound``, with a guaranteed range) straddles the top-k boundary, and says when
+  there is no gap at that boundary;
+* ``evaluations_until_top`` – when a sampler's running estimate first showed (for good) a given top k.
 """
 from __future__ import annotations
 
@@ -20,9 +23,11 @@ import torch
 
 from ..progress import progress
 from ..validation import check_bool, one_of, positive_float, positive_int
-from .games import check_game, coalition_masks, evaluate
+from .games import check_game, coalition_masks, evaluate, marginal_range
+from .removal import indices
 
-__all__ = ["ShapleyResult", "exact_shapley", "permutation_shapley", "bernstein_bound", "tmab_shapley"]
+__all__ = ["ShapleyResult", "exact_shapley", "permutation_shapley", "bernstein_bound", "tmab_shapley",
+           "evaluations_until_top"]
 
 
 @dataclass
@@ -32,7 +37,10 @@ class ShapleyResult:
     ``values`` n (float64); ``stderr`` n, the standard error of each estimate (0 for exact values);
     ``counts`` n, how many marginal contributions each estimate averages; ``n_evaluations`` coalitions
     evaluated; ``seconds`` wall time; ``history`` (evaluations so far, estimate) after every block of
-    permutations; ``bounds`` the TMAB confidence half-widths; ``method`` a name.
+    permutations; ``bounds`` the TMAB confidence half-widths; ``method`` a name. For a top-k search
+    (``tmab_shapley``): ``separated`` True when the top k are certified, False when there is no gap at the
+    boundary within the budget; ``stop_reason`` says why it stopped, in words; ``value_range`` the R of
+    the bound and ``range_ok`` whether every marginal measured stayed within it.
     """
     values: torch.Tensor
     stderr: torch.Tensor
@@ -43,6 +51,10 @@ class ShapleyResult:
     history: list = field(default_factory=list, repr=False)
     bounds: torch.Tensor | None = None
     n_permutations: int = 0
+    separated: bool | None = None
+    stop_reason: str = ""
+    value_range: float | None = None
+    range_ok: bool | None = None
 
     def top(self, k: int) -> torch.Tensor:
         """Indices of the ``k`` players with the largest values, largest first."""
@@ -228,11 +240,17 @@ def permutation_shapley(game, n_permutations: int = 100, truncation: float | Non
                          history, n_permutations=n_permutations)
 
 
-def bernstein_bound(variances: torch.Tensor, counts: torch.Tensor, value_range: float, delta: float) -> torch.Tensor:
-    """Empirical Bernstein confidence half-width (Maurer & Pontil 2009), as used by TMAB-Shapley.
+def bernstein_bound(variances: torch.Tensor, counts: torch.Tensor, value_range: float, delta: float,
+                    n_tests: int = 1) -> torch.Tensor:
+    """Empirical Bernstein confidence half-width (Maurer & Pontil 2009, Theorem 4, made two-sided).
 
-    sqrt(2 σ² log(2/δ) / t) + 7 R log(2/δ) / (3 (t − 1)); R (``value_range``) where t ≤ 1.
-    ``variances`` and ``counts``: one entry per player.
+    For t i.i.d. samples in an interval of length R (``value_range``) with sample variance σ̂² (unbiased),
+
+        b = sqrt(2 σ̂² L / t) + 7 R L / (3 (t − 1)),   L = log(4 n_tests / δ),
+
+    and |mean − expectation| ≤ b with probability ≥ 1 − δ/n_tests (1 − δ for all ``n_tests`` intervals
+    together, by the union bound). Where t ≤ 1, b = R (a mean of values in a range of length R is at most
+    R from its expectation). ``variances`` and ``counts``: one entry per player; returns the half-widths.
     """
     if not isinstance(variances, torch.Tensor) or not isinstance(counts, torch.Tensor):
         raise TypeError("variances, counts: expected tensors with one entry per player")
@@ -241,27 +259,48 @@ def bernstein_bound(variances: torch.Tensor, counts: torch.Tensor, value_range: 
     value_range = positive_float(value_range, "value_range", allow_zero=True)
     if not positive_float(delta, "delta") < 1:
         raise ValueError(f"delta: expected a probability in (0, 1), got {delta!r}")
+    n_tests = positive_int(n_tests, "n_tests")
     t = counts.double()
-    log_term = math.log(2 / delta)
+    log_term = math.log(4 * n_tests / delta)
     cb = (2 * variances * log_term / t.clamp(min=1)).sqrt() + 7 * value_range * log_term / (3 * (t - 1).clamp(min=1))
-    return torch.where(counts > 1, cb, torch.full_like(cb, float(value_range)))
+    return torch.where(counts > 1, cb.clamp(max=value_range), torch.full_like(cb, float(value_range)))
 
 
-def tmab_shapley(game, k: int, delta: float = 0.2, value_range: float | None = None,
-                 truncation: float | None = None, patience: int = 1, direction: str = "remove",
+def _boundary_gap(values: torch.Tensor, k: int) -> float:
+    """(k-th largest) − ((k+1)-th largest) of ``values``."""
+    ranked = torch.sort(values, descending=True).values
+    return float(ranked[k - 1] - ranked[k])
+
+
+def tmab_shapley(game, k: int, delta: float = 0.1, value_range: float | None = None,
+                 truncation: float | None = None, patience: int = 1, direction: str = "add",
                  block: int = 16, chunk: int = 4, max_permutations: int = 5000, adaptive: bool = True,
-                 seed: int = 0, show_progress: bool = True) -> ShapleyResult:
+                 exact: bool | None = None, seed: int = 0, show_progress: bool = True) -> ShapleyResult:
     """Truncated multi-armed-bandit Shapley (TMAB, Ghorbani & Zou 2020): find the top-``k`` players.
 
-    Permutations are scanned ``block`` at a time (as in ``permutation_shapley``), but only the players
-    whose confidence interval [φ̂_i − b_i, φ̂_i + b_i] contains the top-k boundary are measured (and the
-    coalitions around them evaluated); the others are stepped over. ``b_i`` is the empirical Bernstein
-    bound with confidence ``delta`` and range ``value_range`` (default |V(N) − V(∅)|, a scale for the
-    marginal contributions; the paper uses 1 for accuracy). The boundary is halfway between the k-th and
-    (k+1)-th estimates (the paper's code uses the (k+1)-th estimate itself and stops when only that player
-    is left, which also demands separating the (k+1)-th from the (k+2)-th). It stops when no interval
-    contains the boundary, or after ``max_permutations``. ``adaptive=False`` measures every player in every
-    permutation with the same stopping rule: truncated Monte Carlo run to the same confidence.
+    **Exact when cheaper.** Sampling may spend up to ``max_permutations`` · (n − 1) + 2 evaluations; when
+    the 2^n coalitions cost less (``exact=None``, the default), every coalition is evaluated instead
+    (``exact_shapley``, batched) and the top k are exact. ``exact=True`` / ``False`` forces the route.
+
+    **Sampling.** Permutations are scanned ``block`` at a time (as in ``permutation_shapley``), but only
+    the players whose interval [φ̂_i − b_i, φ̂_i + b_i] contains the boundary (halfway between the k-th and
+    (k+1)-th estimates) are measured; the others are stepped over. ``b_i`` is ``bernstein_bound`` with the
+    union over the n players and the ⌈max_permutations / block⌉ checks, so that with probability ≥ 1 − δ
+    (``delta``) every interval holds at every check. Then, when no interval contains the boundary
+    (``result.separated`` is True), the top k returned are the true top k with probability ≥ 1 − δ.
+
+    **The range R** of the bound must contain every marginal contribution V(S ∪ {i}) − V(S) for the
+    guarantee to hold. Default: the guaranteed range derived from the game's ``value_bounds``
+    (``marginal_range``: 2 for an accuracy, whose values lie in [0, 1]); a game without bounds needs
+    ``value_range``. A ``value_range`` you give is *your* claim: every marginal measured is checked against
+    it, and if their spread exceeds it, ``result.range_ok`` is False and nothing is certified.
+    With ``truncation`` the measured contributions are biased (and depend on which players are measured),
+    so the certificate is about the truncated walk, not the Shapley values; it is off by default.
+
+    **No gap.** When the k-th and (k+1)-th players cannot be separated within ``max_permutations`` (or
+    their exact values are tied), ``result.separated`` is False and ``result.stop_reason`` says "no gap at
+    the boundary". ``adaptive=False`` measures every player in every permutation with the same stopping
+    rule: (truncated) Monte Carlo run to the same confidence, for comparison.
     """
     n = check_game(game)
     if not positive_int(k, "k") < n:
@@ -272,31 +311,97 @@ def tmab_shapley(game, k: int, delta: float = 0.2, value_range: float | None = N
         positive_float(value_range, "value_range")
     max_permutations = positive_int(max_permutations, "max_permutations")
     check_bool(adaptive, "adaptive")
+    if exact is not None:
+        check_bool(exact, "exact")
     _check_walk(truncation, patience, direction, block, chunk, seed)
+    budget = max_permutations * (n - 1) + 2
+    if exact is None:
+        exact = n <= 25 and 2 ** n <= budget
+    if exact:
+        result = exact_shapley(game, max_players=max(n, 20), show_progress=show_progress)
+        gap = _boundary_gap(result.values, k)
+        result.separated = gap > 1e-12 * max(1.0, float(result.values.abs().max()))
+        result.stop_reason = (f"exact: all 2^{n} = {2 ** n} coalitions (sampling could spend up to {budget})"
+                              if result.separated else
+                              f"no gap at the boundary: the exact values of the {k}-th and {k + 1}-th players "
+                              f"are tied ({2 ** n} coalitions)")
+        return result
+    guaranteed = marginal_range(game)
+    if value_range is None:
+        if guaranteed is None:
+            raise ValueError("value_range: the game states no value_bounds, so no range of its marginal "
+                             "contributions is known; pass value_range= (a bound on their spread)")
+        value_range = guaranteed
     start = time.time()
     gen = torch.Generator().manual_seed(seed)
     v_full, v_empty = _end_values(game, n)
-    if value_range is None:
-        value_range = abs(v_full - v_empty) or 1.0
+    n_checks = math.ceil(max_permutations / block)
     stats, evaluations, history, done = _Stats(n), 2, [], 0
+    low = torch.full((n,), math.inf, dtype=torch.float64)
+    high = torch.full((n,), -math.inf, dtype=torch.float64)
     active = torch.ones(n, dtype=torch.bool)
+    everyone = torch.ones(n, dtype=torch.bool)
+    separated = False
     bar = progress(range(0, max_permutations, block), enabled=show_progress, desc="TMAB permutations",
-                   total=math.ceil(max_permutations / block))
+                   total=n_checks)
     for s in bar:
         perms = torch.stack([torch.randperm(n, generator=gen) for _ in range(min(block, max_permutations - s))])
-        marg, used = _scan_permutations(game, perms, active if adaptive else torch.ones(n, dtype=torch.bool),
+        marg, used = _scan_permutations(game, perms, active if adaptive else everyone,
                                         v_full, v_empty, truncation, patience, direction, chunk)
         stats.add(marg)
+        seen = ~torch.isnan(marg)
+        low = torch.minimum(low, torch.where(seen, marg, torch.full_like(marg, math.inf)).min(0).values)
+        high = torch.maximum(high, torch.where(seen, marg, torch.full_like(marg, -math.inf)).max(0).values)
         evaluations += used
         done += len(perms)
         history.append((evaluations, stats.means.clone()))
-        bounds = bernstein_bound(stats.variances, stats.counts, value_range, delta)
+        bounds = bernstein_bound(stats.variances, stats.counts, value_range, delta, n_tests=n * n_checks)
         means = stats.means
         ranked = torch.sort(means, descending=True).values
         threshold = (ranked[k - 1] + ranked[k]) / 2          # the boundary between the top k and the rest
-        active = (means - bounds < threshold) & (means + bounds > threshold)
+        active = (means - bounds <= threshold) & (means + bounds >= threshold)
         if not active.any():
+            separated = True
             break
+    spread = float((high - low).max())
+    range_ok = spread <= value_range
+    straddle = active.nonzero().flatten().tolist()
+    if not range_ok:
+        reason = (f"range exceeded: the marginal contributions spread over {spread:.4g} > value_range "
+                  f"{value_range:.4g}, so the bounds are void; nothing is certified")
+    elif separated:
+        reason = (f"separated: no interval contains the boundary after {done} permutations "
+                  f"(top {k} correct with probability ≥ {1 - delta:g}"
+                  + (", for the truncated walk)" if truncation is not None else ")"))
+    else:
+        reason = (f"no gap at the boundary: after {done} permutations ({evaluations} evaluations) the intervals "
+                  f"of {len(straddle)} players still contain it, e.g. {straddle[:8]}")
     name = "TMAB" if adaptive else "truncated Monte Carlo (same stopping rule)"
+    if truncation is None and not adaptive:
+        name = "Monte Carlo (same stopping rule)"
     return ShapleyResult(stats.means, stats.stderr, stats.counts, evaluations, time.time() - start, name,
-                         history, bounds=bounds, n_permutations=done)
+                         history, bounds=bounds, n_permutations=done, separated=separated and range_ok,
+                         stop_reason=reason, value_range=value_range, range_ok=range_ok)
+
+
+def evaluations_until_top(result: ShapleyResult, players) -> int | None:
+    """The evaluations after which ``result``'s running estimate ranks ``players`` (a set of k indices) as
+    its top k and keeps doing so to the end of its ``history``; None if its final top k differ.
+
+    Measures what a sampler needed to *show* a ranking found by another route — in hindsight: the
+    sampler itself could not have known at that point that its ranking would not change.
+    """
+    if not isinstance(result, ShapleyResult) or not result.history:
+        raise TypeError("result: expected a ShapleyResult with a history (from permutation_shapley or tmab_shapley)")
+    target = set(indices(players, len(result.values), "players", what="player").tolist())
+    if not target:
+        raise ValueError("players: expected at least one player")
+    k = len(target)
+    first = None
+    for used, estimate in result.history:
+        top = set(torch.argsort(estimate, descending=True, stable=True)[:k].tolist())
+        if top == target:
+            first = used if first is None else first
+        else:
+            first = None
+    return first

@@ -23,7 +23,8 @@ from ..validation import (check_finite, check_model_inputs, class_indices, finit
                           positive_int, resolve_layer)
 from .removal import check_replacement, fill_values, indices, layer_activations
 
-__all__ = ["FunctionGame", "additive_game", "glove_game", "voting_game", "LayerGame", "coalition_masks"]
+__all__ = ["FunctionGame", "additive_game", "glove_game", "voting_game", "LayerGame", "coalition_masks",
+           "marginal_range"]
 
 
 # ----------------------------------------------------------------------------------- the game protocol
@@ -90,17 +91,41 @@ def coalition_masks(n_players: int) -> torch.Tensor:
     return ((ints[:, None] >> torch.arange(n)) & 1).bool()
 
 
+def check_bounds(bounds, name: str = "value_bounds") -> tuple[float, float]:
+    """A pair of finite numbers (lo, hi) with lo ≤ hi."""
+    if isinstance(bounds, (str, bytes)) or not hasattr(bounds, "__len__") or len(bounds) != 2:
+        raise TypeError(f"{name}: expected a pair (lo, hi) of numbers, got {type(bounds).__name__} {bounds!r}")
+    lo, hi = (finite_number(b, name) for b in bounds)
+    if lo > hi:
+        raise ValueError(f"{name}: expected lo ≤ hi, got ({lo}, {hi})")
+    return lo, hi
+
+
+def marginal_range(game) -> float | None:
+    """A guaranteed bound on the spread of the marginal contributions V(S ∪ {i}) − V(S) of ``game``.
+
+    If lo ≤ V(S) ≤ hi for every S (the game's ``value_bounds``), every marginal contribution lies in
+    [lo − hi, hi − lo], an interval of length 2 (hi − lo). None when the game states no bounds.
+    """
+    bounds = getattr(game, "value_bounds", None)
+    return None if bounds is None else 2 * (bounds[1] - bounds[0])
+
+
 # --------------------------------------------------------------------------------------- textbook games
 class FunctionGame:
     """A game given by a Python function of one coalition (a bool tensor of length n) → a number.
 
     ``batched=True`` means ``fn`` already takes a K×n bool tensor and returns K values.
+    ``value_bounds``: (lo, hi) with lo ≤ V(S) ≤ hi for every coalition, when known (``tmab_shapley``
+    derives a guaranteed range of the marginal contributions from it); None when unknown.
     """
 
-    def __init__(self, fn: Callable, n_players: int, batched: bool = False, name: str = "game") -> None:
+    def __init__(self, fn: Callable, n_players: int, batched: bool = False, name: str = "game",
+                 value_bounds: tuple[float, float] | None = None) -> None:
         if not callable(fn):
             raise TypeError(f"fn: expected a function, got {type(fn).__name__}")
         self.fn, self.n_players, self.batched, self.name = fn, positive_int(n_players, "n_players"), batched, name
+        self.value_bounds = None if value_bounds is None else check_bounds(value_bounds, "value_bounds")
         self.n_evaluations = 0
 
     def __call__(self, coalitions) -> torch.Tensor:
@@ -127,7 +152,8 @@ def _weights(weights, name: str = "weights") -> torch.Tensor:
 def additive_game(weights: Sequence[float]) -> FunctionGame:
     """V(S) = Σ_{i∈S} w_i. Its Shapley values are the weights themselves."""
     w = _weights(weights)
-    return FunctionGame(lambda c: c.double() @ w, len(w), batched=True, name="additive")
+    return FunctionGame(lambda c: c.double() @ w, len(w), batched=True, name="additive",
+                        value_bounds=(float(w.clamp(max=0).sum()), float(w.clamp(min=0).sum())))
 
 
 def glove_game(left: int, right: int) -> FunctionGame:
@@ -136,14 +162,15 @@ def glove_game(left: int, right: int) -> FunctionGame:
     if left + right < 1:
         raise ValueError("left, right: expected at least one player, got 0 left and 0 right gloves")
     return FunctionGame(lambda c: torch.minimum(c[:, :left].sum(1), c[:, left:].sum(1)).double(),
-                        left + right, batched=True, name=f"glove({left} left, {right} right)")
+                        left + right, batched=True, name=f"glove({left} left, {right} right)",
+                        value_bounds=(0.0, float(min(left, right))))
 
 
 def voting_game(weights: Sequence[float], quota: float) -> FunctionGame:
     """Weighted voting: V(S) = 1 if the weights in S add up to at least ``quota``, else 0."""
     w, quota = _weights(weights), finite_number(quota, "quota")
     return FunctionGame(lambda c: (c.double() @ w >= quota).double(), len(w), batched=True,
-                        name=f"voting(quota {quota:g})")
+                        name=f"voting(quota {quota:g})", value_bounds=(0.0, 1.0))
 
 
 # ------------------------------------------------------------------------------------- the layer game
@@ -218,6 +245,8 @@ class LayerGame:
             raise ValueError("players: every channel may appear only once")
         self.n_players = len(self.players)
         self.n_evaluations = 0
+        # accuracy lies in [0, 1]; a log-probability or a custom metric has no bound known in advance
+        self.value_bounds = (0.0, 1.0) if metric == "accuracy" else None
         self._check_tail()
 
     def _check_tail(self) -> None:
