@@ -169,6 +169,15 @@ bad("unit_target: x without y", lambda: A.unit_target("relu2", 0, None, 1), V, "
 bad("unit_target: reduce", lambda: A.unit_target("relu2", 0, reduce="sum"), V, "reduce")
 bad("unit_target: layer with a flat output and a position",
     lambda: A.saliency(MODEL, X, A.unit_target("fc", 0, 1, 1)), V, "layer")
+bad("strongest_channel: two images", lambda: A.strongest_channel(MODEL, X, "relu2"), V, "inputs")
+bad("strongest_channel: NaN pixel", lambda: A.strongest_channel(MODEL, nan_x()[1:], "relu2"), V, "inputs")
+bad("strongest_channel: 3-d inputs", lambda: A.strongest_channel(MODEL, X[0], "relu2"), V, "inputs")
+bad("strongest_channel: unknown layer", lambda: A.strongest_channel(MODEL, X[:1], "relu9"), V, "layer")
+bad("strongest_channel: layer an int", lambda: A.strongest_channel(MODEL, X[:1], 3), T, "layer")
+bad("strongest_channel: reduce", lambda: A.strongest_channel(MODEL, X[:1], "relu2", reduce="sum"), V, "reduce")
+bad("strongest_channel: model not a module", lambda: A.strongest_channel(lambda x: x, X[:1], "relu2"), T, "model")
+same("strongest_channel: layer as a module", lambda: A.strongest_channel(MODEL, X[:1], MODEL.relu2),
+     lambda: A.strongest_channel(MODEL, X[:1], "relu2"))
 bad("callable target: wrong shape", lambda: A.saliency(MODEL, X, lambda m, x: m(x)), V, "target")
 bad("callable target: NaN score", lambda: A.saliency(MODEL, X, lambda m, x: m(x)[:, 0] * float("nan")), V,
     "target")

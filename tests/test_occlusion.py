@@ -6,7 +6,8 @@ from torch import nn
 
 from course_utils.attribution import (apply_bubbles, bubble_masks, bubbles, bubbles_responses, diagnostic_image,
                                       grid_to_pixels, masks_from_centres, occluder_fill, occlusion, occlusion_grid,
-                                      occlusion_outputs, probability, reveal, unit_target, window_positions)
+                                      occlusion_outputs, probability, reveal, strongest_channel, unit_target,
+                                      window_positions)
 from course_utils.checks.occlusion import check_bubble_masks, check_diagnostic_image, check_occlusion_map
 
 
@@ -283,6 +284,84 @@ def test_bubbles_finds_the_half_the_model_looks_at():
     left, right = d[0, 0, :, :5].mean(), d[0, 0, :, 7:].mean()
     # with a fixed number of bubbles, more visibility on the left means less on the right: negative there
     assert left > 0 > right and (d[0, 0, :, :5] > 0).float().mean() > 0.9
+
+
+# ------------------------------------------------------------------- a hidden unit as the target (Fig. 7b)
+def linear_conv(seed=0):
+    """One 3×3 conv, 2 → 3 channels, float64: every unit is linear in the input (bias included)."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1)).double().eval()
+
+
+def test_occlusion_of_a_unit_is_weight_times_input_on_a_linear_conv():
+    # unit (channel 1, y=2, x=3): u = b + Σ_{c,i,j} W[1, c, i−y+1, j−x+1] x[c, i, j]. Hiding pixel (i, j)
+    # (window 1, black) drops u by its contribution Σ_c W·x there; pixels outside the 3×3 kernel give 0.
+    model, x = linear_conv(), torch.randn(1, 2, 6, 7, dtype=torch.float64)
+    got = occlusion(model, x, unit_target("0", 1, 2, 3), window=1, stride=1)
+    expected = torch.zeros(6, 7, dtype=torch.float64)
+    w = model[0].weight[1].detach()                                        # 2×3×3
+    expected[1:4, 2:5] = (w * x[0, :, 1:4, 2:5]).sum(0)
+    torch.testing.assert_close(got[0, 0], expected)
+    torch.testing.assert_close(got[0, 1], expected)                        # the same value in every channel
+
+
+def test_occlusion_of_a_feature_map_is_the_window_sum_of_gradient_times_input():
+    # the channel mean of a linear map is linear too: Δ_p = Σ_{pixels in window p} Σ_c g·x, g = ∂u/∂x
+    model, x = linear_conv(1), torch.randn(1, 2, 7, 6, dtype=torch.float64)
+    unit = unit_target("0", 2)                                             # channel 2, mean over positions
+    g = torch.autograd.functional.jacobian(lambda v: unit(model, v), x)[0]  # 1×2×7×6, constant
+    contribution = (g * x)[0].sum(0)                                       # 7×6
+    grid = occlusion_grid(model, x, unit, window=(3, 2), stride=2)
+    tops, lefts = window_positions(7, 3, 2), window_positions(6, 2, 2)
+    expected = torch.tensor([[float(contribution[t:t + 3, l:l + 2].sum()) for l in lefts] for t in tops],
+                            dtype=torch.float64)
+    torch.testing.assert_close(unit(model, x) - grid[0], expected)
+
+
+def test_bubbles_responses_of_a_unit_are_linear_in_the_mask():
+    # with the black background, the image seen through mask M is M·x, so a linear unit responds
+    # b + Σ g·M·x: the response of every mask is known exactly
+    model, x = linear_conv(2), torch.rand(1, 2, 6, 6, dtype=torch.float64)
+    unit = unit_target("0", 0, 3, 3)
+    masks = bubble_masks(7, 6, 6, n_bubbles=2, sigma=1.0, generator=torch.Generator().manual_seed(0)).double()
+    g = torch.autograd.functional.jacobian(lambda v: unit(model, v), x)[0, 0]   # 2×6×6
+    bias = unit(model, torch.zeros_like(x))
+    expected = bias + torch.einsum("chw,mhw->m", g * x[0], masks[:, 0])
+    torch.testing.assert_close(bubbles_responses(model, x, unit, masks)[0], expected)
+
+
+def test_bubbles_on_a_unit_stays_inside_its_receptive_field():
+    # a unit of a 3×3 conv sees a 3×3 box; visibility outside it cannot change the response, so the
+    # diagnostic image is positive only there (one-pixel "bubbles": each mask shows a single pixel)
+    model = linear_conv(3)
+    with torch.no_grad():
+        model[0].weight.abs_()                                             # positive weights: seeing helps
+    x, unit = torch.rand(1, 2, 5, 5, dtype=torch.float64) + 0.5, unit_target("0", 1, 2, 2)
+    masks = torch.eye(25, dtype=torch.float64).view(25, 1, 5, 5)           # mask k shows pixel k only
+    r = bubbles_responses(model, x, unit, masks)[0] - unit(model, torch.zeros_like(x))  # drop the bias
+    d = diagnostic_image(masks, r)[0]
+    assert (d[1:4, 1:4] > 0).all()
+    inside = torch.zeros(5, 5, dtype=torch.bool)
+    inside[1:4, 1:4] = True
+    torch.testing.assert_close(d[~inside], torch.full((16,), -1 / 25, dtype=torch.float64))  # −mean mask
+
+
+def test_strongest_channel_is_the_argmax_of_the_feature_maps():
+    model, x = small_cnn(seed=6), torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        a = model[:6](x)[0]                                                # the second ReLU's output, 8×4×4
+    assert strongest_channel(model, x, "5") == int(a.mean((1, 2)).argmax())
+    assert strongest_channel(model, x, model[5], reduce="max") == int(a.amax((1, 2)).argmax())
+    with pytest.raises(ValueError, match="inputs"):
+        strongest_channel(model, x.repeat(2, 1, 1, 1), "5")
+    with pytest.raises(ValueError, match="inputs"):
+        strongest_channel(model, x[0], "5")
+    with pytest.raises(ValueError, match="reduce"):
+        strongest_channel(model, x, "5", reduce="sum")
+    with pytest.raises(ValueError, match="layer"):
+        strongest_channel(model, x, "relu9")
+    with pytest.raises(TypeError, match="model"):
+        strongest_channel(lambda v: v, x, "5")
 
 
 # ------------------------------------------------------------------------------------------------ checks

@@ -6,7 +6,7 @@ callable ``target(model, x) -> Tensor[N]`` (see ``attribution.targets``). Result
 ``inputs`` (``cam``/``grad_cam``: N×1×H×W). Every method leaves the model exactly as it found it.
 """
 from ._common import auto_batch_size, batches, input_gradients
-from .targets import Target, probability, resolve_target, target_scores, unit_target
+from .targets import Target, probability, resolve_target, strongest_channel, target_scores, unit_target
 from .gradients import (SMOOTHGRAD_STATISTICS, input_x_gradient, noise_scale, noisy_gradients, reduce_channels,
                         reduce_samples, saliency, smoothgrad)
 from .guided import (RELU_BACKWARD_RULES, deconvnet, guided_backprop, modified_gradient, override_relu_backward,

@@ -26,6 +26,11 @@ map has the input's shape (the value is repeated over channels, since a window h
 * ``occlusion_outputs(...)`` → N×Gh×Gw×K full model outputs per window (probability maps, most likely class).
 * ``occluder_fill(inputs, value)`` → N×C×H×W image the occluder copies its pixels from.
 
+Inside the network: with ``target=unit_target(layer, channel)`` the same sweep records a feature map's
+activity (its mean, the total over positions divided by their number) as a function of the occluder's
+position — Zeiler & Fergus's Fig. 7b, for the channel ``strongest_channel(model, image, layer)`` that is
+most active on the unoccluded image; ``unit_target(layer, channel, y, x)`` records a single unit.
+
 Bubbles
 -------
 Instead of hiding one window, show the image only through a few random Gaussian apertures ("bubbles") and
@@ -38,6 +43,9 @@ record the model's response; regions whose visibility goes with a high response 
   answers right or wrong: pass ``probability(c)`` for the model's equivalent; a logit can be negative).
 * ``diagnostic_image(masks, responses, method)`` → 1×H×W signed diagnostic image.
 * ``bubbles(model, inputs, target, ...)`` → N×C×H×W diagnostic images (all the steps above).
+
+Gosselin & Schyns scored each trial right or wrong: binarise the responses (``(r > 0.5).float()``) to do
+the same. With ``target=unit_target(...)`` the response is a hidden unit's activation (Bubbles on a unit).
 """
 from __future__ import annotations
 

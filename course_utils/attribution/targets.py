@@ -7,6 +7,7 @@ Every method that takes a ``target`` accepts the same kinds:
 * ``probability(c)``                     → the softmax probability p_c(x) instead of the logit
   (``c`` an int or N indices); a rise in p_c can also come from lowering the other classes;
 * ``unit_target(layer, channel, y, x)``  → an inner unit's activation (a channel's mean or max without y, x);
+  ``strongest_channel(model, image, layer)`` picks the channel most active on an image (Zeiler & Fergus);
 * any callable ``f(model, x) -> Tensor[len(x)]``.
 
 ``resolve_target(target, n)`` checks a target for ``n`` inputs once and returns a ``Target``;
@@ -22,8 +23,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..hooks import Layer, forward_to
-from ..validation import check_module, one_of, positive_int
+from ..hooks import Layer, forward_to, preserved_state
+from ..validation import check_model_inputs, check_module, one_of, positive_int
 
 ScoreFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 
@@ -206,3 +207,21 @@ class unit_target:
         where = f", {self.y}, {self.x}" if self.y is not None else f", reduce={self.reduce!r}"
         return f"unit_target({self.layer!r}, {self.channel}{where})"
 
+
+def strongest_channel(model: nn.Module, inputs: torch.Tensor, layer: Layer, reduce: str = "mean") -> int:
+    """The channel of ``layer`` with the largest activation on one image ``inputs`` (1×C×H×W): its mean (the
+    total divided by the map's size) or its max over positions. Zeiler & Fergus's "strongest feature map in
+    the unoccluded image" (2014, Fig. 7b); occlude for it with ``unit_target(layer, strongest_channel(...))``.
+    """
+    check_module(model)
+    x = check_model_inputs(inputs, model)
+    if len(x) != 1:
+        raise ValueError(f"inputs: expected one image 1×C×H×W (the strongest channel is a property of one "
+                         f"image), got a batch of shape {tuple(x.shape)}; pass inputs[i:i + 1]")
+    one_of(reduce, "reduce", ("mean", "max"))
+    with preserved_state(model), torch.no_grad():
+        a = next(iter(forward_to(model, x, layer).values()))
+    if not isinstance(a, torch.Tensor) or a.ndim < 2:
+        raise ValueError(f"layer: {layer!r} does not output an N×C… tensor")
+    a = a.reshape(1, a.shape[1], -1)
+    return int((a.mean(-1) if reduce == "mean" else a.amax(-1))[0].argmax())
