@@ -416,6 +416,25 @@ def ig_solution(score_fn, x, baseline, steps):
     return (x - baseline) * g.mean(0)
 
 
+def rollout_solution(attentions):
+    a = attentions.mean(1)
+    a = 0.5 * a + 0.5 * torch.eye(a.shape[-1])
+    a = a / a.sum(-1, keepdim=True)
+    out = a[0]
+    for layer in a[1:]:
+        out = layer @ out
+    return out
+
+
+def _rollout_top_down(attentions):
+    a = attentions.mean(1)
+    a = 0.5 * a + 0.5 * torch.eye(a.shape[-1])
+    out = a[0]
+    for layer in a[1:]:
+        out = out @ layer
+    return out
+
+
 def stub(*args, **kwargs):
     raise NotImplementedError("Exercise: write it")
 
@@ -445,7 +464,8 @@ def _saliency_sum(model, inputs, score_fn):
      lambda a: a.diagonal(offset=1, dim1=-2, dim2=-1).mean(-1), "NEXT token"),
     (ct.check_embedding_saliency, saliency_solution, _saliency_sum, "summed the gradient"),
     (ct.check_integrated_gradients, ig_solution, _ig_left, "left Riemann"),
-], ids=["head_attention", "previous_token", "saliency", "integrated_gradients"])
+    (ct.check_attention_rollout, rollout_solution, _rollout_top_down, "wrong order"),
+], ids=["head_attention", "previous_token", "saliency", "integrated_gradients", "rollout"])
 def test_checks(check, solution, mistake, words):
     ok = check(solution)
     assert ok.passed, ok.message
@@ -459,3 +479,259 @@ def test_previous_token_check_catches_the_wrap_around():
         T = a.shape[-1]
         return a.gather(-1, (torch.arange(T) - 1).remainder(T).expand(*a.shape[:-1]).unsqueeze(-1)).squeeze(-1).mean(-1)
     assert "wrap-around" in ct.check_previous_token_score(rolled).message
+
+
+# ---------------------------------------------------------------------------- attention rollout and flow
+# A hand-made example: 2 layers, 2 heads, 3 tokens. Averaged over the heads, layer 0's attention is
+# A0 = [[1, 0, 0], [1, 0, 0], [0, ½, ½]] and layer 1's a cyclic shift A1 = [[0, 1, 0], [0, 0, 1], [1, 0, 0]].
+HAND = torch.zeros(2, 2, 3, 3)
+HAND[0, :, 0, 0] = HAND[0, :, 1, 0] = 1.0
+HAND[0, 0, 2, 1] = HAND[0, 1, 2, 2] = 1.0            # the two heads of layer 0 split token 2's attention
+HAND[1, :, 0, 1] = HAND[1, :, 1, 2] = HAND[1, :, 2, 0] = 1.0
+# Â = ½A + ½I:  Â0 = [[1, 0, 0], [½, ½, 0], [0, ¼, ¾]],  Â1 = [[½, ½, 0], [0, ½, ½], [½, 0, ½]]
+HAND_A0 = torch.tensor([[1.0, 0, 0], [0.5, 0.5, 0], [0, 0.25, 0.75]])
+HAND_A1 = torch.tensor([[0.5, 0.5, 0], [0, 0.5, 0.5], [0.5, 0, 0.5]])
+# rollout Â1·Â0 by hand: row 0 = ½·(1, 0, 0) + ½·(½, ½, 0); row 1 = ½·(½, ½, 0) + ½·(0, ¼, ¾); row 2 = ½·(1, 0, 0) + ½·(0, ¼, ¾)
+HAND_ROLLOUT = torch.tensor([[0.75, 0.25, 0], [0.25, 0.375, 0.375], [0.5, 0.125, 0.375]])
+# flow by hand (o: top layer, h: middle, x: input; edge capacities are the Â entries):
+#   o0 → x0: o0→h0→x0 (½) + o0→h1→x0 (½) = 1;  o0 → x1: o0→h1→x1 = ½;  o0 → x2: no path = 0
+#   o1 → x0: o1→h1→x0 = ½;  o1 → x1: o1→h1→x1 (½) + o1→h2→x1 (¼) = ¾;  o1 → x2: o1→h2→x2 = min(½, ¾) = ½
+#   o2 → x0: o2→h0→x0 = ½;  o2 → x1: o2→h2→x1 = ¼;  o2 → x2: o2→h2→x2 = ½
+HAND_FLOW = torch.tensor([[1.0, 0.5, 0], [0.5, 0.75, 0.5], [0.5, 0.25, 0.5]])
+
+
+def test_rollout_and_flow_of_the_hand_example():
+    a_hat = tx.residual_attention(HAND)
+    assert torch.allclose(a_hat[0], HAND_A0) and torch.allclose(a_hat[1], HAND_A1)
+    assert torch.allclose(tx.attention_rollout(HAND), HAND_ROLLOUT)
+    layers = tx.attention_rollout(HAND, all_layers=True)
+    assert torch.allclose(layers[0], HAND_A0) and torch.allclose(layers[1], HAND_ROLLOUT)
+    assert torch.allclose(tx.attention_flow(HAND, normalize=False), HAND_FLOW, atol=1e-12)
+    assert torch.allclose(tx.attention_flow(HAND), HAND_FLOW / HAND_FLOW.sum(1, keepdim=True), atol=1e-7)
+    # without the residual: the plain product A1·A0 (token 2 reads only token 0 and keeps nothing of itself)
+    assert torch.allclose(tx.attention_rollout(HAND, residual=False),
+                          HAND[1].mean(0) @ HAND[0].mean(0))
+
+
+def _brute_force_min_cut(cap: torch.Tensor, s: int, t: int) -> float:
+    """The smallest total capacity of the edges leaving a node set that holds s but not t (all sets tried)."""
+    V = cap.shape[0]
+    others = [v for v in range(V) if v not in (s, t)]
+    best = math.inf
+    for bits in range(2 ** len(others)):
+        inside = torch.zeros(V, dtype=torch.bool)
+        inside[s] = True
+        inside[[v for k, v in enumerate(others) if bits >> k & 1]] = True
+        best = min(best, float(cap[inside][:, ~inside].sum()))
+    return best
+
+
+def test_max_flow_equals_the_minimum_cut():
+    # CLRS's example network (max flow 23) and random small graphs, against every cut
+    clrs = torch.zeros(6, 6, dtype=torch.float64)
+    for u, v, c in [(0, 1, 16), (0, 2, 13), (1, 3, 12), (2, 1, 4), (2, 4, 14), (3, 2, 9), (3, 5, 20), (4, 3, 7),
+                    (4, 5, 4)]:
+        clrs[u, v] = c
+    assert tx.max_flow(clrs, 0, 5) == pytest.approx(23.0, abs=1e-12)
+    assert tx.max_flow(clrs.numpy(), 0, 5) == pytest.approx(23.0, abs=1e-12)
+    g = torch.Generator().manual_seed(0)
+    for trial in range(6):
+        cap = torch.rand(7, 7, generator=g, dtype=torch.float64) * (torch.rand(7, 7, generator=g) < 0.5)
+        cap.fill_diagonal_(0)
+        assert tx.max_flow(cap, 0, 6) == pytest.approx(_brute_force_min_cut(cap, 0, 6), abs=1e-12), trial
+
+
+def test_attention_flow_on_random_layered_graphs_is_the_min_cut_and_below_simple_cuts():
+    g = torch.Generator().manual_seed(1)
+    attn = torch.softmax(3 * torch.randn(2, 2, 3, 3, generator=g, dtype=torch.float64), -1)
+    raw = tx.attention_flow(attn, normalize=False)
+    cap = torch.from_numpy(tx.layered_capacity(tx.residual_attention(attn)))
+    for i in range(3):
+        for j in range(3):
+            assert raw[i, j] == pytest.approx(_brute_force_min_cut(cap, 2 * 3 + i, j), abs=1e-12)
+    a_hat = tx.residual_attention(attn)
+    assert bool((raw <= 1 + 1e-12).all())                                  # the cut around the source: Σ_b Â[i, b] = 1
+    assert bool((raw <= a_hat[0].sum(0)[None, :] + 1e-12).all())          # the cut around the sink: column sum of Â0
+    # and a larger graph against networkx (a dependency of torch), if it is installed
+    nx = pytest.importorskip("networkx")
+    attn = torch.softmax(2 * torch.randn(4, 3, 6, 6, generator=g, dtype=torch.float64), -1)
+    cap = tx.layered_capacity(tx.residual_attention(attn))
+    G = nx.DiGraph()
+    for u, v in zip(*cap.nonzero()):
+        G.add_edge(int(u), int(v), capacity=float(cap[u, v]))
+    raw = tx.attention_flow(attn, normalize=False)
+    for i, j in [(0, 0), (2, 5), (5, 1), (3, 3)]:
+        assert raw[i, j] == pytest.approx(nx.maximum_flow_value(G, 4 * 6 + i, j), abs=1e-12)
+
+
+def test_identity_attention_gives_the_identity():
+    eye = torch.eye(5).expand(3, 2, 5, 5).clone()
+    assert torch.equal(tx.attention_rollout(eye), torch.eye(5))
+    assert torch.allclose(tx.attention_flow(eye, normalize=False), torch.eye(5))
+    assert torch.allclose(tx.attention_flow(eye), torch.eye(5))
+
+
+def test_rollout_rows_sum_to_one_and_batches_match_single_sentences():
+    model = ct.tiny_bert(6, hidden=12, heads=3, layers=3)
+    inputs = ct._tiny_inputs(6, 3, 7, pad_last=3)
+    attn = tx.attention_maps(model, inputs)                               # L×N×H×T×T with padding
+    mask = inputs["attention_mask"]
+    roll = tx.attention_rollout(attn, mask)
+    flow = tx.attention_flow(attn, mask)
+    real = mask.bool()
+    assert torch.allclose(roll.sum(-1)[real], torch.ones(int(real.sum())), atol=1e-5)
+    assert torch.allclose(flow.sum(-1)[real], torch.ones(int(real.sum())), atol=1e-5)
+    assert roll[2, 4:].abs().max() == 0 and roll[2, :, 4:].abs().max() == 0 and flow[2, :, 4:].abs().max() == 0
+    # the padded sentence gives what it gives alone; the first sentence what its own slice gives
+    alone = {k: v[2:, :4] for k, v in inputs.items()}
+    attn_alone = tx.attention_maps(model, alone)[:, 0]
+    assert torch.allclose(roll[2, :4, :4], tx.attention_rollout(attn_alone), atol=1e-5)
+    assert torch.allclose(flow[2, :4, :4], tx.attention_flow(attn_alone), atol=1e-5)
+    assert torch.allclose(roll[0], tx.attention_rollout(attn[:, 0]), atol=1e-6)
+    # rollout is the product from the bottom: compare with a naive loop over layers
+    naive = torch.eye(7)
+    for l in range(3):
+        a = 0.5 * attn[l, 0].mean(0) + 0.5 * torch.eye(7)
+        naive = (a / a.sum(-1, keepdim=True)) @ naive
+    assert torch.allclose(roll[0], naive, atol=1e-6)
+
+
+def test_rollout_and_flow_on_minilm(minilm):
+    _, attn = tx.sentence_attention(minilm.model, minilm.tok, "The girl walked home.")
+    roll = tx.attention_rollout(attn)
+    assert torch.allclose(roll.sum(-1), torch.ones(len(roll)), atol=1e-5) and bool((roll >= 0).all())
+    raw = tx.attention_flow(attn, normalize=False)
+    assert bool((raw <= 1 + 1e-6).all()) and bool((raw > 0).all())       # every pair is linked by some path
+
+
+def test_rollout_bad_input_is_named():
+    good = torch.softmax(torch.randn(2, 2, 3, 3), -1)
+    for call, error, words in [
+        (lambda: tx.attention_rollout([[0.5]]), TypeError, "attentions"),
+        (lambda: tx.attention_rollout(good[0]), ValueError, "attentions"),          # L×T×T: heads missing
+        (lambda: tx.attention_rollout(torch.rand(2, 2, 3, 4)), ValueError, "attentions"),
+        (lambda: tx.attention_rollout(torch.ones(2, 2, 3, 3, dtype=torch.long)), TypeError, "attentions"),
+        (lambda: tx.attention_rollout(good.index_put((torch.tensor([0]),) * 4, torch.tensor(math.nan))),
+         ValueError, "attentions"),
+        (lambda: tx.attention_rollout(good - 1), ValueError, "attentions"),
+        (lambda: tx.attention_rollout(torch.zeros(0, 2, 3, 3)), ValueError, "attentions"),
+        (lambda: tx.attention_rollout(good, residual="yes"), TypeError, "residual"),
+        (lambda: tx.attention_rollout(good, all_layers=1), TypeError, "all_layers"),
+        (lambda: tx.attention_rollout(good, torch.ones(4)), ValueError, "attention_mask"),
+        (lambda: tx.attention_rollout(good[:, None], torch.ones(1, 3) * 2), ValueError, "attention_mask"),
+        (lambda: tx.attention_rollout(good[:, None], torch.zeros(1, 3)), ValueError, "attention_mask"),
+        (lambda: tx.attention_rollout(good, [1, 1, 1]), TypeError, "attention_mask"),
+        (lambda: tx.attention_flow(good, normalize=1), TypeError, "normalize"),
+        (lambda: tx.attention_flow(good, show_progress="no"), TypeError, "show_progress"),
+        (lambda: tx.attention_flow(good - 1), ValueError, "attentions"),
+        (lambda: tx.max_flow(torch.rand(3, 4), 0, 1), ValueError, "capacity"),
+        (lambda: tx.max_flow(-torch.rand(3, 3), 0, 1), ValueError, "capacity"),
+        (lambda: tx.max_flow(torch.full((3, 3), math.inf), 0, 1), ValueError, "capacity"),
+        (lambda: tx.max_flow([[0, 1], [0, 0]], 0, 1), TypeError, "capacity"),
+        (lambda: tx.max_flow(torch.ones(3, 3, dtype=torch.long), 0, 1), TypeError, "capacity"),
+        (lambda: tx.max_flow(torch.rand(3, 3), 3, 1), ValueError, "source"),
+        (lambda: tx.max_flow(torch.rand(3, 3), 0, -1), ValueError, "sink"),
+        (lambda: tx.max_flow(torch.rand(3, 3), True, 1), TypeError, "source"),
+        (lambda: tx.max_flow(torch.rand(3, 3), 1, 1), ValueError, "sink"),
+    ]:
+        with pytest.raises(error, match=words):
+            call()
+
+
+# -------------------------------------------------------------------------------------------- head ablation
+def _context(model, inputs):
+    """Each layer's head outputs c = softmax(QKᵀ/√d)·V recomputed from the attention and value weights: L×N×T×D."""
+    with torch.no_grad():
+        out = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                    output_attentions=True, output_hidden_states=True)
+    cfg = model.config
+    H, d = cfg.num_attention_heads, cfg.hidden_size // cfg.num_attention_heads
+    ctx = []
+    for l, alpha in enumerate(out.attentions):
+        v = model.encoder.layer[l].attention.self.value(out.hidden_states[l])        # N×T×D
+        v = v.view(*v.shape[:2], H, d).transpose(1, 2)                                 # N×H×T×d
+        ctx.append((alpha @ v).transpose(1, 2).reshape(v.shape[0], -1, H * d))
+    return torch.stack(ctx)
+
+
+def test_head_means_match_the_recomputed_head_outputs():
+    model = ct.tiny_bert(9, hidden=12, heads=3)
+    inputs = ct._tiny_inputs(9, 3, 6, pad_last=2)
+    ctx = _context(model, inputs)
+    real = inputs["attention_mask"].bool()
+    expected = ctx[:, real].mean(1).view(2, 3, 4)
+    assert torch.allclose(tx.head_means(model, inputs, batch_size=2), expected, atol=1e-6)
+
+
+def test_ablating_a_head_equals_removing_its_columns_of_w_o():
+    import copy
+    model = ct.tiny_bert(10, hidden=12, heads=3)
+    inputs = ct._tiny_inputs(10, 3, 6, pad_last=1)
+    means = tx.head_means(model, inputs)
+    for layer, head in [(0, 1), (1, 2)]:
+        cols = slice(4 * head, 4 * head + 4)
+        zeroed = copy.deepcopy(model)
+        dense = zeroed.encoder.layer[layer].attention.output.dense
+        with torch.no_grad():
+            dense.weight[:, cols] = 0
+        expected = tx.ablated_embeddings(zeroed, inputs)
+        assert torch.allclose(tx.ablated_embeddings(model, inputs, [(layer, head)], "zero"), expected, atol=1e-6)
+        with torch.no_grad():          # mean ablation: the head adds the constant W_O,h · mean instead
+            dense.bias += model.encoder.layer[layer].attention.output.dense.weight[:, cols] @ means[layer, head]
+        expected = tx.ablated_embeddings(zeroed, inputs)
+        assert torch.allclose(tx.ablated_embeddings(model, inputs, (layer, head), "mean", means), expected,
+                              atol=1e-6)
+    assert not torch.allclose(tx.ablated_embeddings(model, inputs, [(1, 2)], "zero"), tx.ablated_embeddings(model, inputs))
+
+
+def test_head_ablation_effects_match_full_forward_passes_for_every_batch_size():
+    model = ct.tiny_bert(11, hidden=12, heads=3)
+    inputs = ct._tiny_inputs(11, 3, 6, pad_last=2)
+    means = tx.head_means(model, inputs)
+    clean = tx.ablated_embeddings(model, inputs)
+    for mode in tx.ABLATIONS:
+        naive = torch.tensor([[(1 - (tx.ablated_embeddings(model, inputs, [(l, h)], mode, means) * clean).sum(-1)).mean()
+                               for h in range(3)] for l in range(2)])
+        for batch_size in (1, 2, 3):
+            got = tx.head_ablation_effects(model, inputs, mode, means, batch_size=batch_size)
+            assert torch.allclose(got, naive, atol=1e-6), (mode, batch_size)
+    some = tx.head_ablation_effects(model, inputs, "zero", heads=[(1, 0)])
+    assert torch.isnan(some[0]).all() and torch.isclose(some[1, 0], naive[1, 0] * 0 + some[1, 0])
+    assert torch.allclose(tx.head_ablation_effects(model, inputs, "mean"), tx.head_ablation_effects(model, inputs, "mean", means))
+
+
+def test_ablation_restores_the_model_even_on_error():
+    model = ct.tiny_bert(12, hidden=12, heads=3).train()
+    inputs = ct._tiny_inputs(12, 2, 5)
+    hooks = {n: (len(m._forward_pre_hooks), len(m._forward_hooks)) for n, m in model.named_modules()}
+    with pytest.raises(RuntimeError, match="inside"):
+        with tx.ablate_heads(model, [(0, 0)]):
+            raise RuntimeError("an error inside the block")
+    tx.head_ablation_effects(model, inputs, "zero")
+    tx.head_means(model, inputs)
+    assert {n: (len(m._forward_pre_hooks), len(m._forward_hooks)) for n, m in model.named_modules()} == hooks
+    assert all(m.training for m in model.modules())
+
+
+def test_ablation_bad_input_is_named():
+    model = ct.tiny_bert(13, hidden=12, heads=3)
+    inputs = ct._tiny_inputs(13, 2, 5)
+    for call, error, words in [
+        (lambda: tx.ablated_embeddings(model, inputs, [(2, 0)]), ValueError, "heads"),
+        (lambda: tx.ablated_embeddings(model, inputs, [(0, 3)]), ValueError, "heads"),
+        (lambda: tx.ablated_embeddings(model, inputs, [(0, True)]), TypeError, "heads"),
+        (lambda: tx.ablated_embeddings(model, inputs, [0]), TypeError, "heads"),
+        (lambda: tx.ablated_embeddings(model, inputs, "L0H1"), TypeError, "heads"),
+        (lambda: tx.ablated_embeddings(model, inputs, [(0, 1)], "random"), ValueError, "mode"),
+        (lambda: tx.ablated_embeddings(model, inputs, [(0, 1)], "mean"), ValueError, "means"),
+        (lambda: tx.ablated_embeddings(model, inputs, [(0, 1)], "mean", torch.zeros(2, 3, 5)), ValueError, "means"),
+        (lambda: tx.ablated_embeddings(model, inputs, [(0, 1)], "mean", torch.full((2, 3, 4), math.nan)),
+         ValueError, "means"),
+        (lambda: tx.ablated_embeddings(model, ["a sentence"], [(0, 1)]), TypeError, "inputs"),
+        (lambda: tx.head_ablation_effects(model, inputs, "zero", batch_size=0), ValueError, "batch_size"),
+        (lambda: tx.head_ablation_effects(model, inputs, "none"), ValueError, "mode"),
+        (lambda: tx.head_means(model, inputs, batch_size=True), TypeError, "batch_size"),
+        (lambda: tx.head_means(nn.Linear(2, 2), inputs), TypeError, "model"),
+    ]:
+        with pytest.raises(error, match=words):
+            call()

@@ -5,6 +5,7 @@
 * ``check_embedding_saliency(fn)`` – L2 norm of the gradient w.r.t. each token's word embedding, N×T.
 * ``check_integrated_gradients(fn)`` – integrated gradients of a function of one T×D embedding matrix
   (midpoint Riemann sum).
+* ``check_attention_rollout(fn)`` – attention rollout (Abnar & Zuidema 2020) of L×H×T×T attention, T×T.
 
 References are independent of the notebook: the attention a small, freshly initialised BERT computes itself,
 and the ``course_utils.text`` implementations. Every case is new (random weights drawn from their own
@@ -257,3 +258,62 @@ def check_integrated_gradients(fn) -> CheckResult:
                      hint="alphas = (torch.arange(steps) + 0.5) / steps; path = baseline + alphas[:, None, None] * "
                           "(x - baseline); one autograd.grad of score_fn(path).sum(); (x - baseline) * grads.mean(0)",
                      slow_hint="evaluate the whole path in one call of score_fn (it takes M×T×D)")
+
+
+# ------------------------------------------------------------------------------------- attention rollout
+def _rollout(attentions, residual=True, reduce="mean", normalise=True, order="bottom_up", last_only=False):
+    """Rollout of L×H×T×T attention, with switches reproducing the usual mistakes."""
+    a = attentions.mean(1) if reduce == "mean" else attentions.amax(1)
+    eye = torch.eye(a.shape[-1], dtype=a.dtype)
+    if residual:
+        a = 0.5 * a + 0.5 * eye if normalise else a + eye
+    if normalise:
+        a = a / a.sum(-1, keepdim=True)
+    if last_only:
+        return a[-1]
+    out = eye
+    for layer in (a if order == "bottom_up" else a.flip(0)):
+        out = layer @ out
+    return out
+
+
+def _random_attention(g, L: int, H: int, T: int, sharp: float = 2.0) -> torch.Tensor:
+    return torch.softmax(sharp * torch.randn(L, H, T, T, generator=g), -1)
+
+
+@exercise_check
+def check_attention_rollout(fn) -> CheckResult:
+    """``fn(attentions L×H×T×T) -> T×T``: Â_l = ½·mean_h A_l + ½·I (rows renormalised), Ã = Â_{L−1} ··· Â_0."""
+    from ..text import attention_rollout
+    g = generator(41)
+    heads_differ = torch.zeros(2, 2, 3, 3)
+    heads_differ[:, 0, :, 0] = 1.0                 # head 0 reads token 0, head 1 token 2
+    heads_differ[:, 1, :, 2] = 1.0
+    shift = torch.zeros(3, 1, 4, 4)                # every layer: token i reads token i + 1 (the last reads itself)
+    for i in range(4):
+        shift[:, 0, i, min(i + 1, 3)] = 1.0
+    cases = [
+        Case("6 layers × 4 heads, 7 tokens, random attention", (_random_attention(g, 6, 4, 7),)),
+        Case("3 layers × 1 head, 4 tokens, each token reads its right neighbour", (shift,),
+             note="the layers are the same, so only the residual and the normalisation matter here"),
+        Case("2 layers × 2 heads, 3 tokens: head 0 reads token 0, head 1 token 2", (heads_differ,)),
+        Case("1 layer × 3 heads, 5 tokens (rollout = Â of that layer)", (_random_attention(g, 1, 3, 5),)),
+        Case("4 layers × 2 heads, 6 tokens, peaky attention", (_random_attention(g, 4, 2, 6, sharp=5.0),)),
+    ]
+    mistakes = {
+        "you forgot the residual connection: Â = ½·A + ½·I (the identity is each token keeping its own "
+        "vector), not A alone": lambda a: _rollout(a, residual=False),
+        "you multiplied in the wrong order: the bottom layer acts first, Ã = Â_{L−1} ··· Â_1 Â_0 "
+        "(new = Â_l @ rollout, not rollout @ Â_l)": lambda a: _rollout(a, order="top_down"),
+        "you added the identity without renormalising: A + I has rows summing to 2; use ½·A + ½·I "
+        "(or divide each row by its sum)": lambda a: _rollout(a, normalise=False),
+        "you took the maximum over heads; rollout averages the heads (mean over dim 1)":
+            lambda a: _rollout(a, reduce="max"),
+        "that is only the top layer's Â: rollout multiplies the Â of every layer":
+            lambda a: _rollout(a, last_only=True),
+        "the result is transposed: row i (a top-layer token) must sum to 1 over the input tokens j":
+            lambda a: _rollout(a).T,
+    }
+    return run_check("check_attention_rollout", fn, attention_rollout, cases, mistakes=mistakes,
+                     hint="a = attentions.mean(1); a = 0.5 * a + 0.5 * torch.eye(T); a = a / a.sum(-1, keepdim=True); "
+                          "rollout = a[0]; for layer in a[1:]: rollout = layer @ rollout")

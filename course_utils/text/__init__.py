@@ -19,10 +19,16 @@ Shapes: N sentences, T tokens (padded), L layers, H heads, D embedding dimension
   attention_mask) -> Tensor[M]``. ``embedding_gradients``, ``token_saliency`` (L2 norm, sum, gradient ×
   embedding), ``embedding_integrated_gradients`` (baseline: [PAD] or [MASK] embeddings, [CLS]/[SEP] kept;
   ``rule=`` and ``return_error=`` as for images), ``integrated_gradients_path``, ``completeness_error``.
+* ``rollout`` – ``residual_attention`` (Â = ½·mean over heads + ½·I, rows renormalised),
+  ``attention_rollout`` (Â_{L−1} ··· Â_0) and ``attention_flow`` (max flow through the layered attention graph,
+  ``layered_capacity``, ``max_flow``), Abnar & Zuidema (2020).
+* ``ablation`` – ``head_means``, ``ablate_heads`` (zero or mean ablation of heads' outputs, a context manager),
+  ``ablated_embeddings``, ``head_ablation_effects`` (1 − cos to the clean sentence embedding, L×H).
 * ``plots`` – ``plot_attention``, ``plot_attention_grid``, ``plot_head_scores``, ``show_token_scores``.
 
 All functions leave the model as they found it (eval/train flags, ``requires_grad``), even on error.
 """
+from .ablation import ABLATIONS, ablate_heads, ablated_embeddings, head_ablation_effects, head_means
 from .attention import attention_maps, head_attention, sentence_attention, value_norm_attention
 from .attributions import (SALIENCY_REDUCTIONS, baseline_embeddings, completeness_error, embedding_gradients,
                            embedding_integrated_gradients, integrated_gradients_path, token_saliency)
@@ -31,11 +37,13 @@ from .model import (MODEL_PACKAGE, SPECIAL_TOKENS, check_token_inputs, encode, l
 from .patterns import (PATTERNS, batch_pattern_masks, head_pattern_scores, pattern_mask, pattern_scores, top_heads,
                        word_ids)
 from .plots import plot_attention, plot_attention_grid, plot_head_scores, show_token_scores
+from .rollout import attention_flow, attention_rollout, layered_capacity, max_flow, residual_attention
 
-__all__ = ["MODEL_PACKAGE", "PATTERNS", "SALIENCY_REDUCTIONS", "SPECIAL_TOKENS", "attention_maps",
-           "baseline_embeddings", "batch_pattern_masks", "check_token_inputs", "completeness_error",
-           "embedding_gradients", "embedding_integrated_gradients", "encode", "head_attention",
-           "head_pattern_scores", "integrated_gradients_path", "load_text_model", "model_dir", "pattern_mask",
-           "pattern_scores", "plot_attention", "plot_attention_grid", "plot_head_scores", "pooled_embedding",
-           "sentence_attention", "show_token_scores", "token_saliency", "token_strings", "tokenize", "top_heads",
-           "value_norm_attention", "word_ids"]
+__all__ = ["ABLATIONS", "MODEL_PACKAGE", "PATTERNS", "SALIENCY_REDUCTIONS", "SPECIAL_TOKENS", "ablate_heads",
+           "ablated_embeddings", "attention_flow", "attention_maps", "attention_rollout", "baseline_embeddings",
+           "batch_pattern_masks", "check_token_inputs", "completeness_error", "embedding_gradients",
+           "embedding_integrated_gradients", "encode", "head_ablation_effects", "head_attention", "head_means",
+           "head_pattern_scores", "integrated_gradients_path", "layered_capacity", "load_text_model", "max_flow",
+           "model_dir", "pattern_mask", "pattern_scores", "plot_attention", "plot_attention_grid", "plot_head_scores",
+           "pooled_embedding", "residual_attention", "sentence_attention", "show_token_scores", "token_saliency",
+           "token_strings", "tokenize", "top_heads", "value_norm_attention", "word_ids"]
