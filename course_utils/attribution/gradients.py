@@ -68,6 +68,13 @@ def _check_generator(generator, seed) -> torch.Generator:
     return generator if generator is not None else torch.Generator().manual_seed(positive_int(seed, "seed", 0))
 
 
+def _smoothgrad_arguments(model, inputs, target, batch_size, n_samples, generator, seed):
+    """The checks shared by ``smoothgrad`` and ``noisy_gradients`` → (x, Target, batch_size, n_samples, generator)."""
+    x0, target = check_call(model, inputs, target)
+    return (x0, target, positive_int(batch_size, "batch_size"), positive_int(n_samples, "n_samples"),
+            _check_generator(generator, seed))
+
+
 def _noisy_gradients_by_image(model: nn.Module, x0: torch.Tensor, target, noise_level: float, n_samples: int,
                               batch_size: int, gen: torch.Generator,
                               show_progress: bool) -> Iterator[tuple[int, torch.Tensor]]:
@@ -114,12 +121,6 @@ def noisy_gradients(model: nn.Module, inputs: torch.Tensor, target, noise_level:
                                               show_progress):
         out[i] = grads
     return out
-
-
-def _smoothgrad_arguments(model, inputs, target, batch_size, n_samples, generator, seed):
-    x0, target = check_call(model, inputs, target)
-    return (x0, target, positive_int(batch_size, "batch_size"), positive_int(n_samples, "n_samples"),
-            _check_generator(generator, seed))
 
 
 def _reduce(grads: torch.Tensor, statistic: str, dim: int) -> torch.Tensor:
