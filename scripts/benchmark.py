@@ -197,6 +197,46 @@ BENCHMARKS["grad_cam: Lite0 224², 1 image, layer _head_act"] = grad_cam_lite0("
 BENCHMARKS["grad_cam: Lite0 224², 1 image, layer _blocks.10"] = grad_cam_lite0("_blocks.10")
 
 
+@cache
+def course_photos_224():
+    """Every photo the course ships (data.list_images) at 224×224 for Lite0, and the class Lite0 predicts."""
+    from course_utils.data import list_images, load_image
+    from course_utils.models import preprocess
+    names = list_images()
+    x = torch.cat([preprocess(load_image(name), lite0()) for name in names])
+    with torch.no_grad():
+        return names, x, lite0()(x).argmax(1)
+
+
+FIXTURES += [course_photos_224]
+
+
+def ig_completeness_photos(rule, steps):
+    """Completeness error |Σ IG − ΔF| / |ΔF| of one rule at ``steps`` gradients on every course photo (black
+    baseline, predicted class), all photos in one call; prints the errors and the time per map."""
+    def run():
+        from course_utils.attribution import integrated_gradients
+        names, x, target = course_photos_224()
+        start = time.perf_counter()
+        _, err, path = integrated_gradients(lite0(), x, target, baseline="black", steps=steps, rule=rule,
+                                            return_error=True, return_path=True)
+        per_map = (time.perf_counter() - start) / len(x)
+        with torch.no_grad():
+            change = (lite0()(x) - lite0()(torch.full_like(x, -1.0))).gather(1, target[:, None])[:, 0]
+        rel = (err.abs() / change.abs()).tolist()
+        scan = f" + {path.forward_evaluations} forward-only" if path.forward_evaluations else ""
+        print(f"  {rule} {path.gradient_evaluations} gradients{scan}: completeness error "
+              + ", ".join(f"{n} {100 * e:.1f} %" for n, e in zip(names, rel))
+              + f"; worst {100 * max(rel):.1f} %; {per_map:.2f} s per map", flush=True)
+    return run
+
+
+for _steps in (16, 32, 64):
+    for _rule in ("trapezoid", "gauss_legendre", "adaptive"):
+        BENCHMARKS[f"integrated gradients completeness: {_rule}, {_steps} gradients, course photos"] = \
+            ig_completeness_photos(_rule, _steps)
+
+
 # ------------------------------------------------------------------------- feature visualization (lecture 08)
 @cache
 def best_crop_blocks14_95():
@@ -302,21 +342,30 @@ def shapley_truncated_mc():
                                block=16, seed=0, show_progress=False)
 
 
-def shapley_tmab(adaptive: bool, k: int, cls: int | None, max_permutations: int):
-    from course_utils.shapley import tmab_shapley
+def shapley_tmab(adaptive: bool, k: int, cls: int | None, max_permutations: int, players: int = 64):
+    """Top-k search (guaranteed range, no truncation); prints evaluations and why it stopped."""
+    from course_utils.shapley import LayerGame, tmab_shapley
     _, _, y, _, game, _ = fashion_shapley_games()
     g = game if cls is None else game.restrict(y == cls)
-    return tmab_shapley(g, k=k, truncation=0.02, direction="add", block=16, max_permutations=max_permutations,
-                        adaptive=adaptive, seed=0, show_progress=False)
+    if players < 64:                                   # the first channels as players, the others removed
+        g = LayerGame(game.model, "gap", None, game.labels, activations=game.activations, removal=game.fill.flatten(),
+                      players=list(range(players)), others="remove")
+    r = tmab_shapley(g, k=k, block=128, chunk=64, max_permutations=max_permutations, adaptive=adaptive, seed=0,
+                     show_progress=False)
+    print(f"    {r.method}: {r.n_evaluations} evaluations, {r.n_permutations} permutations, top {k} "
+          f"{sorted(r.top(k).tolist())}; {r.stop_reason}")
+    return r
 
 
 BENCHMARKS["shapley value function: 64 coalitions of relu4 channels, 2,000 images [batched]"] = shapley_value_batched
 BENCHMARKS["shapley value function: 64 coalitions of relu4 channels, 2,000 images [naive]"] = shapley_value_naive
 BENCHMARKS["shapley: truncated Monte Carlo, 64 channels, 160 permutations"] = shapley_truncated_mc
-BENCHMARKS["shapley: TMAB top-2 channels for 'Coat' (219 images)"] = lambda: shapley_tmab(True, 2, 4, 2000)
-BENCHMARKS["shapley: truncated MC to TMAB's stopping rule, top-2 for 'Coat'"] = lambda: shapley_tmab(False, 2, 4, 2000)
-BENCHMARKS["shapley: TMAB top-10 of 64 channels (no gap at the boundary: stops at the cap, 480 permutations)"] = \
-    lambda: shapley_tmab(True, 10, None, 480)
+BENCHMARKS["shapley: top-3 of the first 10 channels (exact route: 1,024 coalitions)"] = \
+    lambda: shapley_tmab(True, 3, None, 5000, players=10)
+BENCHMARKS["shapley: TMAB top-2 channels for 'Coat' (219 images, certified)"] = lambda: shapley_tmab(True, 2, 4, 8192)
+BENCHMARKS["shapley: Monte Carlo to TMAB's stopping rule, top-2 for 'Coat'"] = lambda: shapley_tmab(False, 2, 4, 8192)
+BENCHMARKS["shapley: TMAB top-10 of 64 channels (no gap at the boundary: stops at the cap, 256 permutations)"] = \
+    lambda: shapley_tmab(True, 10, None, 256)
 
 
 # -------------------------------------------------------------------------------------------------- main

@@ -574,9 +574,34 @@ def stub(*args):
     raise NotImplementedError("Exercise: write it")
 
 
+def ref_truncated(value, n, n_permutations, tolerance, seed):
+    """Truncated Monte Carlo written from the definition (walks adding players, stop once within tolerance)."""
+    gen = torch.Generator().manual_seed(seed)
+    full = value(torch.ones(n, dtype=torch.bool))
+    phi = torch.zeros(n, dtype=torch.float64)
+    for _ in range(n_permutations):
+        c = torch.zeros(n, dtype=torch.bool)
+        prev = value(c)
+        for i in torch.randperm(n, generator=gen).tolist():
+            c[i] = True
+            cur = value(c)
+            phi[i] += cur - prev
+            prev = cur
+            if abs(cur - full) <= tolerance:
+                break
+    return phi / n_permutations
+
+
+def ref_tmab_step(means, half_widths, k):
+    ranked = sorted(means.tolist(), reverse=True)
+    boundary = (ranked[k - 1] + ranked[k]) / 2
+    return torch.tensor([m - b <= boundary <= m + b for m, b in zip(means.tolist(), half_widths.tolist())])
+
+
 @pytest.mark.parametrize("check, reference", [
     (ck.check_exact_shapley, ref_exact), (ck.check_permutation_shapley, ref_permutation),
-    (ck.check_mean_removal_hook, ref_hook), (ck.check_ablation_curve, ref_ablation)])
+    (ck.check_mean_removal_hook, ref_hook), (ck.check_ablation_curve, ref_ablation),
+    (ck.check_truncated_shapley, ref_truncated), (ck.check_tmab_step, ref_tmab_step)])
 def test_checks_pass_on_reference_and_wait_for_stub(check, reference):
     result = check(reference)
     assert result.passed, result.message

@@ -1328,6 +1328,83 @@ def ablation_pops_the_order(value, n_players, order):
     return torch.tensor(out, dtype=torch.float64)
 
 
+def _truncated(value, n, n_permutations, tolerance, seed, against_empty=False, skip_last=False, per_count=False):
+    gen = torch.Generator().manual_seed(seed)
+    end = float(value(torch.zeros(n, dtype=torch.bool) if against_empty else torch.ones(n, dtype=torch.bool)))
+    phi, counts = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
+    for _ in range(n_permutations):
+        c = torch.zeros(n, dtype=torch.bool)
+        prev = float(value(c))
+        for i in torch.randperm(n, generator=gen).tolist():
+            c[i] = True
+            cur = float(value(c))
+            if skip_last and abs(cur - end) <= tolerance:
+                break
+            phi[i] += cur - prev
+            counts[i] += 1
+            prev = cur
+            if abs(cur - end) <= tolerance:
+                break
+    return phi / counts.clamp(min=1) if per_count else phi / n_permutations
+
+
+@wrong("check_truncated_shapley", "close to V(∅)")
+def truncates_against_the_empty_coalition(value, n_players, n_permutations, tolerance, seed):
+    return _truncated(value, n_players, n_permutations, tolerance, seed, against_empty=True)
+
+
+@wrong("check_truncated_shapley", "record it, then stop")
+def stops_before_recording(value, n_players, n_permutations, tolerance, seed):
+    return _truncated(value, n_players, n_permutations, tolerance, seed, skip_last=True)
+
+
+@wrong("check_truncated_shapley", "divide every sum by n_permutations")
+def averages_over_measured_only(value, n_players, n_permutations, tolerance, seed):
+    return _truncated(value, n_players, n_permutations, tolerance, seed, per_count=True)
+
+
+@wrong("check_truncated_shapley", "never stopped a walk")
+def never_truncates(value, n_players, n_permutations, tolerance, seed):
+    return _truncated(value, n_players, n_permutations, -1.0, seed)
+
+
+def _straddle(means, half_widths, boundary):
+    return (means - half_widths <= boundary) & (means + half_widths >= boundary)
+
+
+@wrong("check_tmab_step", "not the k-th mean itself")
+def boundary_at_the_kth(means, half_widths, k):
+    return _straddle(means, half_widths, torch.sort(means, descending=True).values[k - 1])
+
+
+@wrong("check_tmab_step", "not the (k+1)-th mean itself")
+def boundary_at_the_next(means, half_widths, k):
+    return _straddle(means, half_widths, torch.sort(means, descending=True).values[k])
+
+
+@wrong("check_tmab_step", "descending order")
+def sorted_ascending(means, half_widths, k):
+    ranked = torch.sort(means).values
+    return _straddle(means, half_widths, (ranked[k - 1] + ranked[k]) / 2)
+
+
+@wrong("check_tmab_step", "not the settled ones")
+def returns_the_settled(means, half_widths, k):
+    ranked = torch.sort(means, descending=True).values
+    return ~_straddle(means, half_widths, (ranked[k - 1] + ranked[k]) / 2)
+
+
+@wrong("check_tmab_step", "not the current top k")
+def returns_the_top_k(means, half_widths, k):
+    return torch.isin(torch.arange(len(means)), torch.argsort(means, descending=True)[:k])
+
+
+@wrong("check_tmab_step", "expected a bool tensor")
+def returns_floats(means, half_widths, k):
+    ranked = torch.sort(means, descending=True).values
+    return _straddle(means, half_widths, (ranked[k - 1] + ranked[k]) / 2).double()
+
+
 # ============================================================================================ 10
 def _del_curve(model, inputs, attributions, target, steps, count=lambda k, hw, s: (k * hw) // s,
                descending=True, probs=True, rank=lambda a: a.sum(1)):
@@ -1681,6 +1758,43 @@ def text_ig_loop_of_points(score_fn, x, baseline, steps):
         (g,) = torch.autograd.grad(score_fn(point).sum(), point)     # score_fn wants M×T×D: crashes or broadcasts
         total = total + g
     return (x - baseline) * total / steps
+
+
+def _rollout(attentions, residual=True, renormalise=True, top_down=False, reduce="mean"):
+    a = attentions.mean(1) if reduce == "mean" else attentions.amax(1)
+    if residual:
+        a = 0.5 * a + 0.5 * torch.eye(a.shape[-1]) if renormalise else a + torch.eye(a.shape[-1])
+    if renormalise:
+        a = a / a.sum(-1, keepdim=True)
+    out = a[0]
+    for layer in a[1:]:
+        out = out @ layer if top_down else layer @ out
+    return out
+
+
+@wrong("check_attention_rollout", "forgot the residual")
+def rollout_without_residual(attentions):
+    return _rollout(attentions, residual=False)
+
+
+@wrong("check_attention_rollout", "wrong order")
+def rollout_top_down(attentions):
+    return _rollout(attentions, top_down=True)
+
+
+@wrong("check_attention_rollout", "without renormalising")
+def rollout_a_plus_i(attentions):
+    return _rollout(attentions, renormalise=False)
+
+
+@wrong("check_attention_rollout", "maximum over heads")
+def rollout_max_heads(attentions):
+    return _rollout(attentions, reduce="max")
+
+
+@wrong("check_attention_rollout", "transposed")
+def rollout_transposed(attentions):
+    return _rollout(attentions).T
 
 
 # ============================================================================================ tests

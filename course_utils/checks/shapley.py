@@ -1,4 +1,5 @@
-"""Checks for lecture 09 (Neuron Shapley): exact Shapley values, permutation sampling, mean removal, ablation.
+"""Checks for lecture 09 (Neuron Shapley): exact Shapley values, permutation sampling, mean removal, ablation,
+truncated Monte Carlo and one step of the top-k bandit (TMAB).
 
 Exercise games are plain functions ``value(coalition) -> float`` of one coalition, a bool tensor of
 length n (True = the player is in). The references are ``course_utils.shapley``.
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..shapley import (FunctionGame, ablation_curve, additive_game, exact_shapley, glove_game,
-                       removed_channels, voting_game)
+from ..shapley import (FunctionGame, ablation_curve, additive_game, exact_shapley, glove_game, permutation_shapley,
+                       removed_channels, straddling, voting_game)
 from . import (Case, CheckResult, StudentError, call_student, compare, exercise_check, failed, generator,
                not_implemented, passed, run_check, seeded)
 
@@ -343,3 +344,120 @@ def check_ablation_curve(fn) -> CheckResult:
              Case("5-player random game, order [] (nothing removed)", (_table_game(5, 401), 5, []))]
     return run_check("check_ablation_curve", fn, ref, cases, compare_fn=compare_case, mistakes=mistakes, atol=1e-9,
                      hint="start from a coalition with everyone in; record V, then remove order[0], record V, ...")
+
+
+# --------------------------------------------------------------- exercise 5: truncated Monte Carlo
+def _truncated_walks(value, n: int, n_permutations: int, tolerance: float, seed: int, target: str = "full",
+                     record_last: bool = True, per_count: bool = False, truncate: bool = True) -> torch.Tensor:
+    """Typical variants of truncated Monte Carlo (the reference is ``permutation_shapley``)."""
+    gen = torch.Generator().manual_seed(seed)
+    full, empty = _ends(value, n)
+    end = full if target == "full" else empty
+    phi = torch.zeros(n, dtype=torch.float64)
+    counts = torch.zeros(n, dtype=torch.float64)
+    for _ in range(n_permutations):
+        c = torch.zeros(n, dtype=torch.bool)
+        prev = value(c)
+        for i in torch.randperm(n, generator=gen).tolist():
+            c[i] = True
+            cur = value(c)
+            close = truncate and abs(cur - end) <= tolerance
+            if record_last or not close:
+                phi[i] += cur - prev
+                counts[i] += 1
+            prev = cur
+            if close:
+                break
+    return phi / counts.clamp(min=1) if per_count else phi / n_permutations
+
+
+@exercise_check
+def check_truncated_shapley(fn) -> CheckResult:
+    """``fn(value, n_players, n_permutations, tolerance, seed) -> Tensor[n]``: truncated Monte Carlo.
+
+    The reference is ``permutation_shapley(..., truncation=tolerance, direction="add")`` with the
+    permutations drawn in order from ``torch.Generator().manual_seed(seed)``.
+    """
+    def ref(value, n, n_permutations, tolerance, seed):
+        return permutation_shapley(FunctionGame(value, n), n_permutations, truncation=tolerance, direction="add",
+                                   seed=seed, show_progress=False).values
+
+    mistakes = {
+        "you stopped when V(S) came close to V(∅): when adding players the walk ends at V(N), so truncate once "
+        "|V(S) − V(N)| ≤ tolerance": lambda v, n, p, t, s: _truncated_walks(v, n, p, t, s, target="empty"),
+        "the player whose arrival brought V(S) within the tolerance still gets its contribution "
+        "V(S ∪ {i}) − V(S): record it, then stop": lambda v, n, p, t, s: _truncated_walks(v, n, p, t, s,
+                                                                                      record_last=False),
+        "the players after the stop contribute 0 in that permutation: divide every sum by n_permutations, not "
+        "by how often each player was measured": lambda v, n, p, t, s: _truncated_walks(v, n, p, t, s,
+                                                                                     per_count=True),
+        "you never stopped a walk: once |V(S) − V(N)| ≤ tolerance, the remaining players get 0 and no more "
+        "coalitions are evaluated": lambda v, n, p, t, s: _truncated_walks(v, n, p, t, s, truncate=False),
+    }
+
+    def saturating(cap: float):
+        return lambda c: float(min(float(c.sum()), cap))
+
+    cases = [Case("5-player random game, tolerance 0.5, 40 permutations", (_table_game(5, 501), 5, 40, 0.5, 3)),
+             Case("saturating game min(|S|, 3) with 7 players, tolerance 0, 30 permutations",
+                  (saturating(3.0), 7, 30, 0.0, 1)),
+             Case("6-player random game, tolerance 0.8, 25 permutations", (_table_game(6, 502), 6, 25, 0.8, 9)),
+             Case("saturating game min(|S|, 2.5) with 6 players, tolerance 0.6, 20 permutations",
+                  (saturating(2.5), 6, 20, 0.6, 4))]
+    return run_check("check_truncated_shapley", fn, ref, cases, mistakes=mistakes, atol=1e-9, rtol=1e-9,
+                     hint="as in exercise 2, but compute V(N) first and, after recording a player's contribution, "
+                          "stop the walk if |V(S) − V(N)| ≤ tolerance; divide by n_permutations")
+
+
+# ------------------------------------------------------------------- exercise 6: one TMAB step
+def _intervals_case(n: int, seed: int, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    g = generator(seed)
+    means = torch.rand(n, generator=g, dtype=torch.float64)
+    return means, scale * torch.rand(n, generator=g, dtype=torch.float64)
+
+
+@exercise_check
+def check_tmab_step(fn) -> CheckResult:
+    """``fn(means, half_widths, k) -> bool Tensor[n]``: which players' intervals contain the top-k boundary
+    (halfway between the k-th and (k+1)-th largest means)."""
+    def boundary_at(value_of):
+        def wrong(means, half_widths, k):
+            ranked = torch.sort(means, descending=True).values
+            t = value_of(ranked, k)
+            return (means - half_widths <= t) & (means + half_widths >= t)
+        return wrong
+
+    def ascending(means, half_widths, k):
+        ranked = torch.sort(means).values
+        t = (ranked[k - 1] + ranked[k]) / 2
+        return (means - half_widths <= t) & (means + half_widths >= t)
+
+    def top_k(means, half_widths, k):
+        mask = torch.zeros(len(means), dtype=torch.bool)
+        mask[torch.argsort(means, descending=True)[:k]] = True
+        return mask
+
+    mistakes = {
+        "the boundary is halfway between the k-th and (k+1)-th largest means, not the k-th mean itself":
+            boundary_at(lambda r, k: r[k - 1]),
+        "the boundary is halfway between the k-th and (k+1)-th largest means, not the (k+1)-th mean itself":
+            boundary_at(lambda r, k: r[k]),
+        "sort the means in descending order: the top k are the largest": ascending,
+        "return the players still uncertain (interval containing the boundary), not the settled ones":
+            lambda m, h, k: ~straddling(m, h, k),
+        "return the players whose interval [mean − b, mean + b] contains the boundary, not the current top k":
+            top_k,
+    }
+
+    def compare_fn(expected, got):
+        if isinstance(got, torch.Tensor) and got.shape == expected.shape and got.dtype != torch.bool:
+            return f"expected a bool tensor (True = still uncertain), got {got.dtype}"
+        return compare(expected, got)
+
+    cases = []
+    for i, (n, k, scale) in enumerate([(8, 3, 0.15), (12, 2, 0.1), (20, 5, 0.05), (6, 1, 0.3)]):
+        means, half = _intervals_case(n, 601 + i, scale)
+        cases.append(Case(f"{n} players, top {k}, half-widths up to {scale}", (means, half, k)))
+    return run_check("check_tmab_step", fn, straddling, cases, mistakes=mistakes, compare_fn=compare_fn,
+                     hint="ranked = means.sort(descending=True).values; boundary = (ranked[k-1] + ranked[k]) / 2; "
+                          "uncertain = (means - half_widths <= boundary) & (means + half_widths >= boundary)")

@@ -26,7 +26,7 @@ A layer is given by its name (``"relu4"``) or as the module (``model.relu4``).
 """
 from .ablation import ablation_curve, random_ablation_curves
 from .estimators import (ShapleyResult, bernstein_bound, evaluations_until_top, exact_shapley, permutation_shapley,
-                         tmab_shapley)
+                         straddling, tmab_shapley)
 from .games import (FunctionGame, LayerGame, additive_game, coalition_masks, glove_game, marginal_range,
                     voting_game)
 from .plots import plot_ablation, plot_shapley
@@ -35,6 +35,6 @@ from .removal import channel_means, layer_activations, removed_channels
 __all__ = [
     "removed_channels", "layer_activations", "channel_means", "LayerGame", "FunctionGame", "additive_game",
     "glove_game", "voting_game", "coalition_masks", "ShapleyResult", "exact_shapley", "permutation_shapley",
-    "bernstein_bound", "tmab_shapley", "evaluations_until_top", "marginal_range", "ablation_curve",
+    "bernstein_bound", "straddling", "tmab_shapley", "evaluations_until_top", "marginal_range", "ablation_curve",
     "random_ablation_curves", "plot_shapley", "plot_ablation",
 ]

@@ -26,7 +26,7 @@ from ..validation import check_bool, one_of, positive_float, positive_int
 from .games import check_game, coalition_masks, evaluate, marginal_range
 from .removal import indices
 
-__all__ = ["ShapleyResult", "exact_shapley", "permutation_shapley", "bernstein_bound", "tmab_shapley",
+__all__ = ["ShapleyResult", "exact_shapley", "permutation_shapley", "bernstein_bound", "straddling", "tmab_shapley",
            "evaluations_until_top"]
 
 
@@ -266,6 +266,25 @@ def bernstein_bound(variances: torch.Tensor, counts: torch.Tensor, value_range: 
     return torch.where(counts > 1, cb.clamp(max=value_range), torch.full_like(cb, float(value_range)))
 
 
+def straddling(means: torch.Tensor, half_widths: torch.Tensor, k: int) -> torch.Tensor:
+    """One TMAB step: which players' intervals [mean − b, mean + b] contain the top-k boundary.
+
+    The boundary is halfway between the k-th and (k+1)-th largest ``means`` (n values, with ``half_widths``
+    b, n values ≥ 0); returns a bool tensor (n,), True = still uncertain (measure it again).
+    """
+    if not isinstance(means, torch.Tensor) or not isinstance(half_widths, torch.Tensor):
+        raise TypeError("means, half_widths: expected tensors with one entry per player")
+    if means.ndim != 1 or half_widths.shape != means.shape:
+        raise ValueError(f"half_widths: expected the shape of means, a vector (n,); got {tuple(means.shape)} and "
+                         f"{tuple(half_widths.shape)}")
+    n = len(means)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < n:
+        raise ValueError(f"k: expected an int in 1..{n - 1}, got {k!r}")
+    ranked = torch.sort(means, descending=True).values
+    threshold = (ranked[k - 1] + ranked[k]) / 2
+    return (means - half_widths <= threshold) & (means + half_widths >= threshold)
+
+
 def _boundary_gap(values: torch.Tensor, k: int) -> float:
     """(k-th largest) − ((k+1)-th largest) of ``values``."""
     ranked = torch.sort(values, descending=True).values
@@ -356,10 +375,7 @@ def tmab_shapley(game, k: int, delta: float = 0.1, value_range: float | None = N
         done += len(perms)
         history.append((evaluations, stats.means.clone()))
         bounds = bernstein_bound(stats.variances, stats.counts, value_range, delta, n_tests=n * n_checks)
-        means = stats.means
-        ranked = torch.sort(means, descending=True).values
-        threshold = (ranked[k - 1] + ranked[k]) / 2          # the boundary between the top k and the rest
-        active = (means - bounds <= threshold) & (means + bounds >= threshold)
+        active = straddling(stats.means, bounds, k)
         if not active.any():
             separated = True
             break
