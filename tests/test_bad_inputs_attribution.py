@@ -242,6 +242,16 @@ same("integrated_gradients: float64 baseline", lambda: IG(baseline=torch.zeros(1
 bad("quadrature: steps True", lambda: A.quadrature(True), T, "steps")
 bad("quadrature: steps 0", lambda: A.quadrature(0), V, "steps")
 bad("quadrature: rule", lambda: A.quadrature(4, "gausslegendre"), V, "rule")
+bad("quadrature: rule adaptive (no fixed nodes)", lambda: A.quadrature(4, "adaptive"), V, "rule")
+bad("integrated_gradients: scan_steps 0", lambda: IG(rule="adaptive", scan_steps=0), V, "scan_steps")
+bad("integrated_gradients: scan_steps True", lambda: IG(rule="adaptive", scan_steps=True), T, "scan_steps")
+bad("integrated_gradients: scan_steps with a uniform rule", lambda: IG(rule="midpoint", scan_steps=8), V, "scan_steps")
+bad("integrated_gradients: nodes_per_interval 0", lambda: IG(rule="adaptive", nodes_per_interval=0), V,
+    "nodes_per_interval")
+bad("adaptive_quadrature: one scan point", lambda: A.adaptive_quadrature(torch.zeros(1), 4), V, "scan_scores")
+bad("adaptive_quadrature: concentration 1", lambda: A.adaptive_quadrature(torch.zeros(5), 4, concentration=1.0), V,
+    "concentration")
+bad("gauss_legendre_pieces: edges not from 0", lambda: A.gauss_legendre_pieces([0.2, 1.0], 2), V, "edges")
 bad("make_baseline: kind", lambda: A.make_baseline("white", X, MODEL), V, "kind")
 bad("make_baseline: NaN inputs", lambda: A.make_baseline("zeros", nan_x(), MODEL), V, "inputs")
 bad("make_baseline: kind True", lambda: A.make_baseline(True, X, MODEL), T, "kind")

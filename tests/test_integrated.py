@@ -339,3 +339,214 @@ def test_check_diagnoses_typical_mistakes():
         t = torch.as_tensor(target).expand(len(inputs))
         return ref_gap(model, inputs, target, baseline, attributions) + 0 * model(inputs).gather(1, t[:, None])[:, 0]
     assert "autograd graph" in check_completeness_gap(graph_attached).message
+
+
+# --------------------------------------------------------------------------------------- adaptive rule
+from course_utils.attribution import adaptive_quadrature, adaptive_rule, gauss_legendre_pieces  # noqa: E402
+
+
+def piecewise_poly(alpha, edges, coefficients):
+    """Σ_d c_{p,d} α^d on interval p of edges (a different polynomial on each piece, jumps allowed)."""
+    piece = torch.bucketize(alpha, edges[1:-1], right=True)
+    powers = alpha[..., None] ** torch.arange(coefficients.shape[1], dtype=torch.float64)
+    return (coefficients[piece] * powers).sum(-1)
+
+
+def piecewise_poly_integral(edges, coefficients):
+    d = torch.arange(coefficients.shape[1], dtype=torch.float64)
+    antiderivative = lambda t: (coefficients * t[:, None] ** (d + 1) / (d + 1)).sum(1)   # noqa: E731
+    return (antiderivative(edges[1:]) - antiderivative(edges[:-1])).sum()
+
+
+@pytest.mark.parametrize("q", [1, 2, 3, 5])
+def test_pieces_integrate_piecewise_polynomials_exactly(q):
+    edges = torch.tensor([0.0, 0.05, 0.3, 0.31, 1.0], dtype=torch.float64)
+    gen = torch.Generator().manual_seed(q)
+    alphas, weights = gauss_legendre_pieces(edges, q)
+    assert alphas.shape == weights.shape == (4 * q,)
+    assert math.isclose(weights.sum().item(), 1.0, rel_tol=1e-14)
+    assert bool((alphas.diff() > 0).all())
+    for p in range(4):   # q nodes inside each interval, weights adding up to its length
+        inside = (alphas > edges[p]) & (alphas < edges[p + 1])
+        assert int(inside.sum()) == q
+        assert math.isclose(weights[inside].sum().item(), (edges[p + 1] - edges[p]).item(), rel_tol=1e-12)
+    exact = torch.randn(4, 2 * q, dtype=torch.float64, generator=gen)         # degree 2q − 1 on each piece
+    got = (weights * piecewise_poly(alphas, edges, exact)).sum()
+    assert math.isclose(got.item(), piecewise_poly_integral(edges, exact).item(), rel_tol=1e-12, abs_tol=1e-13)
+    one_more = torch.zeros(4, 2 * q + 1, dtype=torch.float64)
+    one_more[1, -1] = 1.0                                                     # α^{2q} on the second piece only
+    assert not math.isclose((weights * piecewise_poly(alphas, edges, one_more)).sum().item(),
+                            piecewise_poly_integral(edges, one_more).item(), rel_tol=1e-9)
+
+
+def test_pieces_with_counts_per_interval_and_batched_edges():
+    a, w = gauss_legendre_pieces([0, 0.25, 1], [2, 3])                        # the two-interval rule
+    gl2, gl3 = quadrature(2, "gauss_legendre"), quadrature(3, "gauss_legendre")
+    assert torch.allclose(a, torch.cat([0.25 * gl2[0], 0.25 + 0.75 * gl3[0]]), atol=1e-15)
+    assert torch.allclose(w, torch.cat([0.25 * gl2[1], 0.75 * gl3[1]]), atol=1e-15)
+    edges = torch.tensor([[0, 0.5, 1], [0, 0.1, 1]], dtype=torch.float64)
+    ab, wb = gauss_legendre_pieces(edges, 2)
+    for row in range(2):
+        ar, wr = gauss_legendre_pieces(edges[row], 2)
+        assert torch.equal(ab[row], ar) and torch.equal(wb[row], wr)
+    # one interval [0, 1] is plain Gauss–Legendre
+    assert torch.allclose(gauss_legendre_pieces([0.0, 1.0], 7)[0], quadrature(7, "gauss_legendre")[0], atol=1e-15)
+
+
+def sigmoid_scan(scan_steps, beta=300.0, where=0.03, height=10.0):
+    alpha = torch.linspace(0, 1, scan_steps + 1, dtype=torch.float64)
+    return height * torch.sigmoid(beta * (alpha - where))
+
+
+def test_adaptive_nodes_follow_the_change_of_F():
+    alphas, weights = adaptive_quadrature(sigmoid_scan(32), steps=64, nodes_per_interval=2, concentration=0.75)
+    assert alphas.shape == weights.shape == (64,)
+    assert math.isclose(weights.sum().item(), 1.0, rel_tol=1e-13) and bool((weights > 0).all())
+    assert bool((alphas.diff() > 0).all()) and 0 < alphas[0] and alphas[-1] < 1
+    early = int((alphas < 2 / 32).sum())      # F rises in the first two scan cells: most nodes go there
+    assert early >= 0.7 * 64, early
+    # a flat path gets equal intervals: composite Gauss–Legendre on 32 equal pieces
+    flat_a, flat_w = adaptive_quadrature(torch.full((33,), 2.5, dtype=torch.float64), steps=64)
+    edges = torch.linspace(0, 1, 33, dtype=torch.float64)
+    ref_a, ref_w = gauss_legendre_pieces(edges, 2)
+    assert torch.allclose(flat_a, ref_a, atol=1e-14) and torch.allclose(flat_w, ref_w, atol=1e-14)
+    # concentration 0: the scan is ignored
+    assert torch.allclose(adaptive_quadrature(sigmoid_scan(32), 64, concentration=0.0)[0], ref_a, atol=1e-14)
+
+
+def test_adaptive_steps_not_divisible_and_batched_rows():
+    scans = torch.stack([sigmoid_scan(16), sigmoid_scan(16, where=0.6), torch.zeros(17, dtype=torch.float64)])
+    alphas, weights = adaptive_quadrature(scans, steps=11, nodes_per_interval=4)
+    assert alphas.shape == weights.shape == (3, 11)
+    assert torch.allclose(weights.sum(1), torch.ones(3, dtype=torch.float64), rtol=1e-13)
+    for row in range(3):
+        a, w = adaptive_quadrature(scans[row], steps=11, nodes_per_interval=4)
+        assert torch.equal(a, alphas[row]) and torch.equal(w, weights[row])
+    assert alphas[0].median() < 0.2 and (alphas[1].median() - 0.6).abs() < 0.2
+
+
+class SteepSigmoid(nn.Module):
+    """F(x) = 10 σ(β (w·x − z0)): along the path from 0 to an x with w·x = 1, F(α) = 10 σ(β (α − z0)).
+    IG is exact by hand: IG_i = w_i x_i / (w·x) · (F(x) − F(0))."""
+    def __init__(self, w, beta=300.0, z0=0.03):
+        super().__init__()
+        self.register_buffer("w", w)
+        self.beta, self.z0 = beta, z0
+
+    def forward(self, x):
+        return 10 * torch.sigmoid(self.beta * ((x.flatten(1) * self.w).sum(1) - self.z0))[:, None]
+
+
+def steep_case(n=1, z0=0.03):
+    gen = torch.Generator().manual_seed(5)
+    w = torch.randn(2 * 3 * 3, dtype=torch.float64, generator=gen)
+    x = torch.randn(n, 2, 3, 3, dtype=torch.float64, generator=gen)
+    x = x / (x.flatten(1) @ w).view(n, 1, 1, 1)                                # w·x = 1 for every input
+    return SteepSigmoid(w, z0=z0).double(), x
+
+
+@pytest.mark.parametrize("steps", [16, 32, 64])
+def test_adaptive_beats_uniform_at_equal_budget_on_a_steep_sigmoid(steps):
+    model, x = steep_case()
+    err = {rule: integrated_gradients(model, x, 0, baseline="zeros", steps=steps, rule=rule,
+                                      return_error=True)[1].abs().item() for rule in ("gauss_legendre", "trapezoid")}
+    ig, err["adaptive"] = integrated_gradients(model, x, 0, baseline="zeros", steps=steps, rule="adaptive",
+                                               return_error=True)
+    with torch.no_grad():
+        change = (model(x) - model(torch.zeros_like(x)))[0, 0]
+    exact = model.w.view(1, 2, 3, 3) * x * change                             # w·x = 1
+    assert err["adaptive"].abs().item() < 0.1 * min(err["gauss_legendre"], err["trapezoid"]), err
+    assert err["adaptive"].abs().item() < 0.01 * change.item(), err
+    assert torch.allclose(ig, exact * (1 + err["adaptive"] / change), rtol=1e-9)   # IG ∝ w ⊙ x on this model
+
+
+def test_adaptive_batched_equals_per_image_and_every_batch_size():
+    model, x = steep_case(3)
+    x = x * torch.tensor([1.0, 0.2, 3.0], dtype=torch.float64).view(3, 1, 1, 1)   # three different paths
+    kw = dict(baseline="zeros", steps=12, rule="adaptive", scan_steps=8, return_error=True, return_path=True)
+    attr, err, path = integrated_gradients(model, x, 0, **kw)
+    assert path.alphas.shape == path.weights.shape == (3, 1, 12) and path.scan_scores.shape == (3, 1, 9)
+    assert path.gradient_evaluations == 12 and path.forward_evaluations == 9
+    assert not torch.allclose(path.alphas[0], path.alphas[1])                 # each input its own nodes
+    for i in range(3):
+        a, e, p = integrated_gradients(model, x[i:i + 1], 0, **kw)
+        assert torch.allclose(a, attr[i:i + 1], rtol=1e-13, atol=1e-15) and torch.allclose(e, err[i:i + 1])
+        assert torch.allclose(p.alphas[0], path.alphas[i], rtol=1e-13)
+    for bs in (1, 5, 100):
+        assert torch.allclose(integrated_gradients(model, x, 0, batch_size=bs, **kw)[0], attr, rtol=1e-13, atol=1e-15)
+
+
+def test_adaptive_matches_naive_loop_on_its_own_nodes():
+    model = smooth_model(9)
+    x = torch.randn(2, 3, 5, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+    target = torch.tensor([1, 3])
+    alphas, weights, scan = adaptive_rule(model, x, target, baseline="zeros", steps=10, scan_steps=6)
+    assert alphas.shape == weights.shape == (2, 10) and scan.shape == (2, 7)
+    with torch.no_grad():
+        assert torch.allclose(scan[:, 0], model(torch.zeros_like(x)).gather(1, target[:, None])[:, 0])
+        assert torch.allclose(scan[:, -1], model(x).gather(1, target[:, None])[:, 0])
+    naive = torch.zeros_like(x)
+    for n in range(2):
+        for a, w in zip(alphas[n].tolist(), weights[n].tolist()):
+            p = (a * x[n])[None].requires_grad_(True)
+            (g,) = torch.autograd.grad(model(p)[0, target[n]], p)
+            naive[n] += w * g[0] * x[n]
+    got = integrated_gradients(model, x, target, baseline="zeros", steps=10, rule="adaptive", scan_steps=6)
+    assert torch.allclose(got, naive, rtol=1e-12, atol=1e-14)
+
+
+def test_adaptive_with_several_baselines_and_smooth_models():
+    model = smooth_model(10)
+    x = torch.randn(2, 3, 5, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(10))
+    b1, b2 = torch.zeros_like(x), 0.5 * torch.ones_like(x)
+    kw = dict(steps=16, rule="adaptive", scan_steps=8)
+    avg, err = integrated_gradients(model, x, 2, baseline=[b1, b2], return_error=True, **kw)
+    one, two = (integrated_gradients(model, x, 2, baseline=b, **kw) for b in (b1, b2))
+    assert torch.allclose(avg, (one + two) / 2, rtol=1e-12)
+    # on a smooth path, two Gauss–Legendre nodes per interval converge faster than any second-order rule:
+    # 4× the steps divide the error by more than 16 (4th order would be 256 in the limit)
+    fine = integrated_gradients(model, x, 2, baseline=[b1, b2], return_error=True, **{**kw, "steps": 64})[1]
+    assert (fine.abs() < err.abs() / 20).all(), (err, fine)
+
+
+def test_adaptive_is_exact_on_a_linear_model():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(2 * 3 * 3, 5)).double()
+    x, baseline = torch.randn(3, 2, 3, 3, dtype=torch.float64), torch.randn(3, 2, 3, 3, dtype=torch.float64)
+    got, err = integrated_gradients(model, x, 4, baseline=baseline, steps=5, rule="adaptive", return_error=True)
+    assert torch.allclose(got, (x - baseline) * model[1].weight.detach()[4].view(2, 3, 3), atol=1e-14)
+    assert err.abs().max() < 1e-13
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: integrated_gradients(fashion_cnn(False), torch.rand(1, 1, 28, 28), 3, rule="adaptive", scan_steps=0),
+     ValueError, "scan_steps"),
+    (lambda: integrated_gradients(fashion_cnn(False), torch.rand(1, 1, 28, 28), 3, rule="adaptive",
+                                  scan_steps=True), TypeError, "scan_steps"),
+    (lambda: integrated_gradients(fashion_cnn(False), torch.rand(1, 1, 28, 28), 3, rule="adaptive",
+                                  scan_steps=8.0), TypeError, "scan_steps"),
+    (lambda: integrated_gradients(fashion_cnn(False), torch.rand(1, 1, 28, 28), 3, rule="midpoint", scan_steps=8),
+     ValueError, "scan_steps"),
+    (lambda: integrated_gradients(fashion_cnn(False), torch.rand(1, 1, 28, 28), 3, rule="adaptive",
+                                  nodes_per_interval=0), ValueError, "nodes_per_interval"),
+    (lambda: integrated_gradients(fashion_cnn(False), torch.rand(1, 1, 28, 28), 3, rule=None), TypeError, "rule"),
+    (lambda: quadrature(8, "adaptive"), ValueError, "rule"),
+    (lambda: adaptive_quadrature([0.0, 1.0], 4), TypeError, "scan_scores"),
+    (lambda: adaptive_quadrature(torch.zeros(1, dtype=torch.float64), 4), ValueError, "scan_scores"),
+    (lambda: adaptive_quadrature(torch.tensor([0.0, float("nan")]), 4), ValueError, "scan_scores"),
+    (lambda: adaptive_quadrature(torch.tensor([0, 1]), 4), TypeError, "scan_scores"),
+    (lambda: adaptive_quadrature(torch.zeros(5), 0), ValueError, "steps"),
+    (lambda: adaptive_quadrature(torch.zeros(5), 4, concentration=1.0), ValueError, "concentration"),
+    (lambda: adaptive_quadrature(torch.zeros(5), 4, concentration=-0.1), ValueError, "concentration"),
+    (lambda: gauss_legendre_pieces([0.1, 1.0], 2), ValueError, "edges"),
+    (lambda: gauss_legendre_pieces([0.0, 0.6, 0.4, 1.0], 2), ValueError, "edges"),
+    (lambda: gauss_legendre_pieces([0.0, 0.5, 1.0], [2]), ValueError, "nodes_per_interval"),
+    (lambda: gauss_legendre_pieces([0.0, 0.5, 1.0], [2, True]), TypeError, "nodes_per_interval"),
+    (lambda: gauss_legendre_pieces("0 1", 2), TypeError, "edges"),
+    (lambda: adaptive_rule(fashion_cnn(False), torch.rand(1, 1, 28, 28), 3, baseline="noise", scan_steps=-1),
+     ValueError, "scan_steps"),
+])
+def test_adaptive_bad_input(call, error, words):
+    with pytest.raises(error, match=words):
+        call()
+

@@ -5,12 +5,15 @@ For an input x, a baseline x' and a score F (a class logit or an inner unit),
     IG_i(x) = (x_i − x'_i) · ∫₀¹ ∂F/∂x_i (x' + α (x − x')) dα,
 
 and the attributions add up to F(x) − F(x') (completeness). The integral is replaced by a quadrature
-rule on [0, 1] with nodes α_k and weights w_k (``quadrature``):
+rule on [0, 1] with nodes α_k and weights w_k (``attribution.quadrature``):
 
     IG_i(x) ≈ (x_i − x'_i) · Σ_k w_k ∂F/∂x_i (x' + α_k (x − x')).
 
-* ``quadrature(steps, rule)`` – nodes and weights of the left/right/midpoint/trapezoid Riemann sums and
-  of Gauss–Legendre.
+* ``rule="adaptive"``: a forward-only scan of F at ``scan_steps + 1`` evenly spaced points of
+  each path, then the ``steps`` gradients placed where F changes (``adaptive_quadrature``); the uniform rules
+  (``quadrature(steps, rule)``: left/right/midpoint/trapezoid Riemann sums, Gauss–Legendre) stay available.
+* ``adaptive_rule(model, inputs, target, ...)`` – the adaptive rule's nodes and weights for each input, without
+  computing any gradient (to look at them).
 * ``make_baseline(kind, inputs, model)`` – black, zeros, blurred or uniform-noise baselines.
 * ``integrated_gradients(model, inputs, target, baseline=..., steps=..., rule=..., batch_size=...)`` – the
   attributions (optionally with the completeness error), all path points evaluated in batches.
@@ -31,34 +34,10 @@ from ..models import input_range
 from ..progress import progress
 from ..validation import check_bool, check_images, one_of, positive_float, positive_int
 from ._common import auto_batch_size, batches, check_call, gradients_and_scores
+from .quadrature import ADAPTIVE, ALL_RULES, RULES, adaptive_quadrature, quadrature
 
-RULES = ("left", "right", "midpoint", "trapezoid", "gauss_legendre")
 BASELINES = ("black", "zeros", "blur", "noise")
-
-
-def quadrature(steps: int, rule: str = "gauss_legendre") -> tuple[torch.Tensor, torch.Tensor]:
-    """Nodes α_k in [0, 1] and weights w_k (float64, summing to 1) of a rule with ``steps`` intervals/points.
-
-    ``left``: α = 0, 1/m, …, (m−1)/m; ``right``: α = 1/m, …, 1 (the paper's sum); ``midpoint``:
-    α = (k + ½)/m; all with weights 1/m. ``trapezoid``: α = 0, 1/m, …, 1 with weights 1/m, ends halved
-    (m + 1 points). ``gauss_legendre``: the m Legendre nodes mapped from [−1, 1] to [0, 1].
-    The course's one quadrature: integrated gradients on images and on token embeddings both use it.
-    """
-    m = positive_int(steps, "steps")
-    one_of(rule, "rule", RULES)
-    k = torch.arange(m, dtype=torch.float64)
-    if rule == "left":
-        return k / m, torch.full((m,), 1 / m, dtype=torch.float64)
-    if rule == "right":
-        return (k + 1) / m, torch.full((m,), 1 / m, dtype=torch.float64)
-    if rule == "midpoint":
-        return (k + 0.5) / m, torch.full((m,), 1 / m, dtype=torch.float64)
-    if rule == "trapezoid":
-        w = torch.full((m + 1,), 1 / m, dtype=torch.float64)
-        w[0] = w[-1] = 0.5 / m
-        return torch.arange(m + 1, dtype=torch.float64) / m, w
-    nodes, weights = np.polynomial.legendre.leggauss(m)
-    return torch.from_numpy((nodes + 1) / 2), torch.from_numpy(weights / 2)
+SCAN_STEPS = 32          # the adaptive rule's default forward scan: 33 points, no backward pass
 
 
 def gaussian_blur(inputs: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -172,72 +151,160 @@ def _path_blocks(n: int, b: int, s: int, batch_size: int) -> Iterator[tuple[slic
 class IGPath:
     """What happened along the path, returned by ``integrated_gradients(..., return_path=True)``.
 
-    ``alphas``, ``weights``: the quadrature nodes and weights (S); ``scores``: F(x' + α_k (x − x'))
-    (N×B×S, B baselines); ``slopes``: dF/dα = ∇F · (x − x') at each node (N×B×S). The weighted sum of
-    the slopes, averaged over baselines, is Σ_i IG_i — the completeness error is a 1-d quadrature error.
+    ``alphas``, ``weights``: the quadrature nodes and weights — shape S for a uniform rule (the same for every
+    path), N×B×S for the adaptive rule (each path its own); ``scores``: F(x' + α_k (x − x')) (N×B×S, B
+    baselines); ``slopes``: dF/dα = ∇F · (x − x') at each node (N×B×S). The weighted sum of the slopes,
+    averaged over baselines, is Σ_i IG_i — the completeness error is a 1-d quadrature error.
+    ``scan_alphas`` (S'+1) and ``scan_scores`` (N×B×(S'+1)): the adaptive rule's forward scan (None otherwise).
+    ``gradient_evaluations`` and ``forward_evaluations``: what one path cost (forward-only passes: the scan).
     """
     alphas: torch.Tensor
     weights: torch.Tensor
     scores: torch.Tensor
     slopes: torch.Tensor
+    scan_alphas: torch.Tensor | None = None
+    scan_scores: torch.Tensor | None = None
+
+    @property
+    def gradient_evaluations(self) -> int:
+        return int(self.scores.shape[-1])
+
+    @property
+    def forward_evaluations(self) -> int:
+        return 0 if self.scan_scores is None else int(self.scan_scores.shape[-1])
+
+
+def _check_rule(rule, steps, scan_steps, nodes_per_interval) -> tuple[int, int | None, int]:
+    """The quadrature arguments checked: (steps, scan_steps or None, nodes_per_interval)."""
+    if not isinstance(rule, str):
+        raise TypeError(f"rule: expected one of {', '.join(map(repr, ALL_RULES))}, got {type(rule).__name__}")
+    one_of(rule, "rule", ALL_RULES)
+    steps = positive_int(steps, "steps")
+    q = positive_int(nodes_per_interval, "nodes_per_interval")
+    if rule != ADAPTIVE:
+        if scan_steps is not None:
+            raise ValueError(f"scan_steps: only rule='adaptive' scans the path; rule={rule!r} has fixed nodes "
+                             "(leave scan_steps=None)")
+        return steps, None, q
+    scan_steps = SCAN_STEPS if scan_steps is None else positive_int(scan_steps, "scan_steps")
+    return steps, scan_steps, q
+
+
+def _scan(model: nn.Module, base: torch.Tensor, delta: torch.Tensor, target, scan_steps: int,
+          batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """F at α = 0, 1/S, …, 1 on every path, forward passes only → (grid S+1, scores N×B×(S+1))."""
+    n, b = base.shape[:2]
+    grid = torch.linspace(0, 1, scan_steps + 1, dtype=torch.float64)
+    alphas = grid.to(base)
+    scores = base.new_zeros(n, b, scan_steps + 1)
+    with torch.no_grad():
+        for ii, jj, kk in _path_blocks(n, b, scan_steps + 1, batch_size):
+            points = base[ii, jj, None] + alphas[kk].view(1, 1, -1, 1, 1, 1) * delta[ii, jj, None]
+            of_input = torch.arange(n)[ii].view(-1, 1, 1).expand(points.shape[:3])
+            f = target[of_input.flatten()].scores(model, points.flatten(0, 2))
+            scores[ii, jj, kk] = f.view(points.shape[:3])
+    return grid, scores
+
+
+def adaptive_rule(model: nn.Module, inputs: torch.Tensor, target,
+                  baseline: str | float | torch.Tensor = "black", steps: int = 64, scan_steps: int = SCAN_STEPS,
+                  nodes_per_interval: int = 2, batch_size: int | None = None, blur_sigma: float | None = None,
+                  seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The adaptive rule's nodes and weights for each input, from a forward scan only (no gradient).
+
+    ``inputs`` N×C×H×W, ``target`` and ``baseline`` (one per input: a name, a number or a tensor) as in
+    ``integrated_gradients``. Returns ``(alphas, weights, scan_scores)``: the ``steps`` nodes α_k and weights
+    w_k of each input's path (N×steps, float64, weights summing to 1) and the scan F(x' + (j/S)(x − x')),
+    j = 0 … S (N×(S+1), S = ``scan_steps``). ``integrated_gradients(..., rule="adaptive")`` uses the same nodes.
+    """
+    x, target = check_call(model, inputs, target)
+    batch_size = auto_batch_size(batch_size, x.shape[1:])
+    steps, scan_steps, q = _check_rule(ADAPTIVE, steps, scan_steps, nodes_per_interval)
+    base = _baselines(baseline, x, model, 1, positive_int(seed, "seed", 0), blur_sigma)
+    if base.shape[1] != 1:
+        raise ValueError(f"baseline: adaptive_rule takes one baseline per input, got {base.shape[1]}")
+    with preserved_state(model):
+        _, scan = _scan(model, base, x[:, None] - base, target, scan_steps, batch_size)
+    alphas, weights = adaptive_quadrature(scan.double(), steps, q)
+    return alphas[:, 0], weights[:, 0], scan[:, 0]
 
 
 def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target,
                          baseline: str | float | torch.Tensor | Sequence = "black", steps: int = 32,
                          rule: str = "gauss_legendre", batch_size: int | None = None, n_baselines: int = 1,
                          return_error: bool = False, blur_sigma: float | None = None, seed: int = 0,
-                         return_path: bool = False, show_progress: bool = False
-                         ) -> torch.Tensor | tuple[torch.Tensor, ...]:
+                         return_path: bool = False, show_progress: bool = False, scan_steps: int | None = None,
+                         nodes_per_interval: int = 2) -> torch.Tensor | tuple[torch.Tensor, ...]:
     """Integrated gradients of each input's target score: N×C×H×W, shaped like ``inputs``.
 
     ``baseline``: a name (``"black"``, ``"zeros"``, ``"blur"``, ``"noise"``; see ``make_baseline``), a
     number, a tensor (N×C×H×W, 1×C×H×W or C×H×W), or a list of these, whose attributions are averaged.
     With ``"noise"``, ``n_baselines`` noise images (seeded by ``seed``) are averaged.
-    ``steps`` and ``rule``: the quadrature (see ``quadrature``). All N·B·(number of nodes) path points are
+    ``steps``: the number of gradient evaluations per path (m; the trapezoid rule uses m + 1).
+    ``rule``: ``"adaptive"`` scans F at ``scan_steps + 1`` evenly spaced points of each path with forward
+    passes only (default 32 + 1; no backward pass, about a third of a gradient's cost each), then puts the
+    ``steps`` nodes where F changes, ``nodes_per_interval`` Gauss–Legendre nodes per interval
+    (``adaptive_quadrature``); ``"left"``, ``"right"``, ``"midpoint"``, ``"trapezoid"``, ``"gauss_legendre"``
+    use the same nodes on every path (``quadrature``). All path points, of all inputs and baselines, are
     evaluated ``batch_size`` at a time (``None``: as many as fit ``VALUES_PER_PASS`` input values, e.g. 4 rows
     at 3×224×224 — faster on a CPU than large batches of large images).
 
     With ``return_error=True`` also returns the completeness error per input (a length-N tensor):
     Σ_i IG_i − (F(x) − mean_b F(x'_b)), which goes to 0 as ``steps`` grows. With ``return_path=True``
-    also returns an ``IGPath`` (scores and slopes dF/dα at every node); the result is then
-    ``attributions[, error][, path]``.
+    also returns an ``IGPath`` (nodes, weights, scores and slopes dF/dα at every node, the scan); the result
+    is then ``attributions[, error][, path]``.
     """
     x, target = check_call(model, inputs, target)
     batch_size = auto_batch_size(batch_size, x.shape[1:])
+    steps, scan_steps, q = _check_rule(rule, steps, scan_steps, nodes_per_interval)
     n_baselines = positive_int(n_baselines, "n_baselines")
     check_bool(return_error, "return_error")
     check_bool(return_path, "return_path")
     if n_baselines > 1 and not (isinstance(baseline, str) and baseline == "noise"):
         raise ValueError(f"n_baselines: averaging over {n_baselines} baselines needs baseline='noise' "
                          "(or pass a list of baselines)")
-    alphas, weights = (t.to(x) for t in quadrature(steps, rule))              # S nodes α_k and weights w_k
     base = _baselines(baseline, x, model, n_baselines, positive_int(seed, "seed", 0), blur_sigma)  # N×B×C×H×W
-    n, b, s = base.shape[0], base.shape[1], len(alphas)
+    n, b = base.shape[0], base.shape[1]
     delta = x[:, None] - base                                                # N×B×C×H×W: x − x'
-    grad_sum = torch.zeros_like(delta)                                       # Σ_k w_k ∇F(x' + α_k (x − x'))
-    scores = x.new_zeros(n, b, s)                                            # F at each path point
-    slopes = x.new_zeros(n, b, s)                                            # dF/dα = ∇F · (x − x')
-    each_point = (1, 1, -1, 1, 1, 1)                                         # α_k, w_k against I×B×K×C×H×W
     with preserved_state(model):
+        scan_alphas = scan_scores = None
+        if rule == ADAPTIVE:                                                 # forward-only scan of each path
+            scan_alphas, scan_scores = _scan(model, base, delta, target, scan_steps, batch_size)
+            node_alphas, node_weights = adaptive_quadrature(scan_scores.double(), steps, q)   # N×B×S each
+            alphas, weights = node_alphas.to(x), node_weights.to(x)
+        else:
+            node_alphas, node_weights = quadrature(steps, rule)              # S nodes α_k and weights w_k
+            alphas, weights = (t.to(x).expand(n, b, -1) for t in (node_alphas, node_weights))
+        s = alphas.shape[-1]
+        grad_sum = torch.zeros_like(delta)                                   # Σ_k w_k ∇F(x' + α_k (x − x'))
+        scores = x.new_zeros(n, b, s)                                        # F at each path point
+        slopes = x.new_zeros(n, b, s)                                        # dF/dα = ∇F · (x − x')
         blocks = list(_path_blocks(n, b, s, batch_size))
         for ii, jj, kk in progress(blocks, enabled=show_progress, desc="IG steps"):
             # path points γ(α_k) = x' + α_k (x − x') of inputs ii, baselines jj, nodes kk: I×B×K×C×H×W
-            points = base[ii, jj, None] + alphas[kk].view(each_point) * delta[ii, jj, None]
+            a_k, w_k = alphas[ii, jj, kk][..., None, None, None], weights[ii, jj, kk][..., None, None, None]
+            points = base[ii, jj, None] + a_k * delta[ii, jj, None]
             of_input = torch.arange(n)[ii].view(-1, 1, 1).expand(points.shape[:3])   # which input, per point
             grads, f = gradients_and_scores(model, points.flatten(0, 2), target[of_input.flatten()])
             grads = grads.view(points.shape)
-            grad_sum[ii, jj] += (weights[kk].view(each_point) * grads).sum(2)
+            grad_sum[ii, jj] += (w_k * grads).sum(2)
             scores[ii, jj, kk] = f.view(points.shape[:3])
             slopes[ii, jj, kk] = (grads * delta[ii, jj, None]).flatten(3).sum(3)
         attributions = (delta * grad_sum).mean(1)                           # (x − x') ⊙ Σ_k w_k ∇F, mean over B
-        extra: tuple = (IGPath(alphas, weights, scores, slopes),) if return_path else ()
+        extra: tuple = ((IGPath(node_alphas.to(x), node_weights.to(x), scores, slopes,
+                                scan_alphas if scan_alphas is None else scan_alphas.to(x), scan_scores),)
+                        if return_path else ())
         if not return_error:
             return (attributions, *extra) if extra else attributions
-        with torch.no_grad():                                                # completeness: F(x) − mean_b F(x'_b)
-            f_x = torch.cat([target[sl].scores(model, x[sl]) for sl in batches(n, batch_size)])
-            flat_base = base.flatten(0, 1)                                   # (N·B)×C×H×W, input-major
-            of_input = torch.arange(n).repeat_interleave(b)
-            f_base = torch.cat([target[of_input[sl]].scores(model, flat_base[sl])
-                                for sl in batches(n * b, batch_size)])
-        error = attributions.flatten(1).sum(1) - (f_x - f_base.view(n, b).mean(1))
+        if scan_scores is not None:                                          # the scan's ends: F(x) and F(x')
+            change = (scan_scores[..., -1] - scan_scores[..., 0]).mean(1)
+        else:
+            with torch.no_grad():                                            # completeness: F(x) − mean_b F(x'_b)
+                f_x = torch.cat([target[sl].scores(model, x[sl]) for sl in batches(n, batch_size)])
+                flat_base = base.flatten(0, 1)                               # (N·B)×C×H×W, input-major
+                of_input = torch.arange(n).repeat_interleave(b)
+                f_base = torch.cat([target[of_input[sl]].scores(model, flat_base[sl])
+                                    for sl in batches(n * b, batch_size)])
+            change = f_x - f_base.view(n, b).mean(1)
+        error = attributions.flatten(1).sum(1) - change
     return (attributions, error, *extra)
