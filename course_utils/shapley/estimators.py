@@ -66,8 +66,9 @@ class ShapleyResult:
         return normal_quantile(level, "level") * self.stderr
 
     def __repr__(self) -> str:
+        # no seconds here: they depend on the machine and its load (they are in ``seconds``)
         return (f"ShapleyResult({self.method}: {len(self.values)} players, {self.n_evaluations} evaluations, "
-                f"{self.n_permutations} permutations, {self.seconds:.2f} s)")
+                f"{self.n_permutations} permutations)")
 
 
 def normal_quantile(level, name: str) -> float:
@@ -304,8 +305,10 @@ def tmab_shapley(game, k: int, delta: float = 0.1, value_range: float | None = N
     **Sampling.** Permutations are scanned ``block`` at a time (as in ``permutation_shapley``), but only
     the players whose interval [φ̂_i − b_i, φ̂_i + b_i] contains the boundary (halfway between the k-th and
     (k+1)-th estimates) are measured; the others are stepped over. ``b_i`` is ``bernstein_bound`` with the
-    union over the n players and the ⌈max_permutations / block⌉ checks, so that with probability ≥ 1 − δ
-    (``delta``) every interval holds at every check. Then, when no interval contains the boundary
+    union over the n players and the K = ⌈max_permutations / block⌉ checks, so that with probability ≥ 1 − δ
+    (``delta``) every interval holds at every check. (Whether a player is measured in a block is decided
+    before its permutations are drawn, so its first t contributions are i.i.d. for every t; its count at a
+    check is one of K values, t = block, 2·block, ..., so K intervals per player cover them all.) Then, when no interval contains the boundary
     (``result.separated`` is True), the top k returned are the true top k with probability ≥ 1 − δ.
 
     **The range R** of the bound must contain every marginal contribution V(S ∪ {i}) − V(S) for the

@@ -28,11 +28,13 @@ def _curve(curve, name: str) -> torch.Tensor:
 
 
 def plot_shapley(result, ax=None, ci: float | None = 0.95, labels: Sequence[str] | None = None,
-                 top: int | None = None, title: str = "Shapley values", ylabel: str = "Shapley value"):
+                 top: int | None = None, title: str = "Shapley values", ylabel: str = "Shapley value",
+                 start: int = 0):
     """Bar chart of Shapley values sorted from largest to smallest (with confidence intervals); returns Axes.
 
-    ``result``: a ShapleyResult or a tensor of n values; ``labels``: n names; ``top``: only the largest
-    ``top`` bars; ``ci``: the confidence level of the error bars (None: none).
+    ``result``: a ShapleyResult or a tensor of n values; ``labels``: n names; ``top``: only ``top`` bars;
+    ``start``: skip the ``start`` largest first (draw a long ranking in rows: start=0, 32, ... with
+    top=32); ``ci``: the confidence level of the error bars (None: none).
     """
     import matplotlib.pyplot as plt
     values = result.values if isinstance(result, ShapleyResult) else _curve(result, "result")
@@ -42,14 +44,19 @@ def plot_shapley(result, ax=None, ci: float | None = 0.95, labels: Sequence[str]
     if labels is not None and len(labels) != len(values):
         raise ValueError(f"labels: expected {len(values)} names (one per player), got {len(labels)}")
     z = None if ci is None else normal_quantile(ci, "ci")
-    order = torch.argsort(values, descending=True, stable=True)[:None if top is None else positive_int(top, "top")]
+    start = positive_int(start, "start", minimum=0)
+    if start >= len(values):
+        raise ValueError(f"start: expected 0..{len(values) - 1} (bars to skip), got {start}")
+    stop = None if top is None else start + positive_int(top, "top")
+    order = torch.argsort(values, descending=True, stable=True)[start:stop]
     err = None
     if isinstance(result, ShapleyResult) and z is not None and float(result.stderr.abs().sum()) > 0:
         err = (z * result.stderr)[order].numpy()
     ax = ax or plt.subplots(figsize=(8, 2.8))[1]
     ax.bar(range(len(order)), values[order].numpy(), yerr=err, color="tab:blue", ecolor="0.4", capsize=1.5)
     names = [labels[i] for i in order] if labels is not None else [str(int(i)) for i in order]
-    ax.set_xticks(range(len(order)), names, rotation=90 if len(order) > 16 else 0, fontsize=7)
+    ax.set_xticks(range(len(order)), names, rotation=90 if len(order) > 40 else 0, fontsize=8)
+    ax.set_xlim(-0.7, len(order) - 0.3)
     ax.axhline(0, color="0.3", lw=0.6)
     ax.set(title=title, xlabel="player (sorted by value)", ylabel=ylabel)
     return ax
