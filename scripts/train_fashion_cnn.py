@@ -1,7 +1,11 @@
 """Train FashionCNN on Fashion-MNIST and write data/models/fashion_cnn.pt and its training log.
 
 Deterministic (fixed seeds, deterministic algorithms, 2 threads) and CPU-only; about 8 minutes on 2 cores.
-Usage: python scripts/train_fashion_cnn.py [--epochs 8] [--out data/models/fashion_cnn.pt]
+Usage: python scripts/train_fashion_cnn.py [--epochs 8] [--out data/models/fashion_cnn.pt] [--save-epochs 0,1,2,5]
+
+``--save-epochs`` also writes snapshots of the same run after the listed epochs (0 = the initial weights)
+as ``fashion_cnn_epoch<E>.pt`` beside ``--out`` (``course_utils.models.fashion_cnn(epoch=E)`` loads them):
+the learning-rate schedule is the full run's, so the last snapshot is the shipped model itself.
 """
 from __future__ import annotations
 
@@ -35,8 +39,11 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor)
 
 
 def train(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, test: tuple,
-          epochs: int, seed: int, log: list, augment_fn=augment) -> None:
-    """Adam with a one-cycle learning rate; appends one dict per epoch to ``log``."""
+          epochs: int, seed: int, log: list, augment_fn=augment, on_epoch=None) -> None:
+    """Adam with a one-cycle learning rate; appends one dict per epoch to ``log``.
+
+    ``on_epoch(epoch, model)``, if given, is called after each epoch (1, 2, ...) with the model in eval mode.
+    """
     gen = set_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3, weight_decay=1e-4)
     steps = epochs * (len(images) // 128)
@@ -58,6 +65,8 @@ def train(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, te
                  "test_accuracy": round(accuracy(model, *test), 4), "seconds": round(time.time() - start, 1)}
         log.append(entry)
         print(json.dumps(entry), flush=True)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, model)
 
 
 def main() -> None:
@@ -65,18 +74,38 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=FASHION_CHECKPOINT)
+    parser.add_argument("--save-epochs", type=lambda s: sorted({int(e) for e in s.split(",")}), default=[],
+                        help="comma-separated epochs (0 = before training) to snapshot beside --out")
     args = parser.parse_args()
+    if any(e < 0 or e > args.epochs for e in args.save_epochs):
+        parser.error(f"--save-epochs must lie in 0..{args.epochs}, got {args.save_epochs}")
     torch.set_num_threads(2)
     torch.use_deterministic_algorithms(True)
     set_seed(args.seed)
     model = FashionCNN()
     log: list = []
-    train(model, *load_fashion_mnist("train"), load_fashion_mnist("test"), args.epochs, args.seed, log)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def snapshot(epoch: int, model: torch.nn.Module) -> None:
+        if epoch in args.save_epochs:
+            path = args.out.with_name(f"{args.out.stem}_epoch{epoch}.pt")
+            torch.save(model.state_dict(), path)
+            record_checksum(path)
+            print(f"wrote {path}", flush=True)
+
+    snapshot(0, model)
+    test = load_fashion_mnist("test")
+    if 0 in args.save_epochs:
+        log_0 = {"epoch": 0, "train_loss": None, "test_accuracy": round(accuracy(model, *test), 4), "seconds": 0.0}
+        print(json.dumps(log_0), flush=True)
+        log.append(log_0)
+    train(model, *load_fashion_mnist("train"), test, args.epochs, args.seed, log, on_epoch=snapshot)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.eval().state_dict(), args.out)
     record_checksum(args.out)            # data/models/SHA256SUMS, checked by every loader
     args.out.with_suffix(".log.json").write_text(json.dumps(
-        {"script": "scripts/train_fashion_cnn.py", "args": {"epochs": args.epochs, "seed": args.seed},
+        {"script": "scripts/train_fashion_cnn.py",
+         "args": {"epochs": args.epochs, "seed": args.seed, "save_epochs": args.save_epochs},
          "torch": torch.__version__, "epochs": log}, indent=1) + "\n")
     print(f"wrote {args.out} (test accuracy {log[-1]['test_accuracy']:.4f})")
 

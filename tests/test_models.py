@@ -143,3 +143,43 @@ def test_missing_checkpoint_and_missing_checksum_list(tmp_path):
     record_checksum(path)                                   # what the training scripts do after saving
     assert [p.name for p in verify_checkpoints(tmp_path)] == ["fashion_cnn.pt"]
     assert load_fashion_checkpoint(path, "train_fashion_cnn.py").fc.weight.shape == (10, 64)
+
+
+# ------------------------------------------------------------------------------- training snapshots
+def test_epoch_snapshots_are_the_shipped_run():
+    """Epoch 0 is FashionCNN's initial weights under the script's seed; each snapshot reproduces the accuracy
+    the training log recorded after that epoch; the final epoch is the shipped model itself."""
+    from course_utils import set_seed
+    from course_utils.models import FASHION_EPOCHS, FASHION_FINAL_EPOCH, FashionCNN
+    log = json.loads(FASHION_CHECKPOINT.with_suffix(".log.json").read_text())
+    set_seed(log["args"]["seed"])
+    initial = FashionCNN().state_dict()
+    assert all(torch.equal(v, initial[k]) for k, v in fashion_cnn(epoch=0).state_dict().items())
+    final = fashion_cnn(epoch=FASHION_FINAL_EPOCH).state_dict()
+    assert all(torch.equal(v, final[k]) for k, v in fashion_cnn().state_dict().items())
+    x, y = load_fashion_mnist("test")
+    recorded = {e["epoch"]: e["test_accuracy"] for e in log["epochs"]}
+    for epoch in [e for e in FASHION_EPOCHS if e > 0]:
+        model = fashion_cnn(epoch=epoch)
+        assert not model.training
+        with torch.no_grad():
+            pred = torch.cat([model(x[i:i + 2000]).argmax(1) for i in range(0, len(x), 2000)])
+        assert round((pred == y).float().mean().item(), 4) == pytest.approx(recorded[epoch], abs=2e-4), epoch
+
+
+@pytest.mark.parametrize("kwargs, error", [({"epoch": True}, TypeError), ({"epoch": 1.0}, TypeError),
+                                           ({"epoch": "1"}, TypeError), ({"epoch": 3}, ValueError),
+                                           ({"epoch": -1}, ValueError), ({"epoch": 1, "pretrained": False}, ValueError)])
+def test_fashion_cnn_epoch_bad_inputs_name_the_argument(kwargs, error):
+    with pytest.raises(error, match="epoch"):
+        fashion_cnn(**kwargs)
+
+
+def test_torchvision_model_without_download_never_touches_the_network(tmp_path, monkeypatch):
+    import urllib.request
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))          # an empty cache
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("network used"))
+    with pytest.raises(RuntimeError, match="efficientnet_lite0"):
+        torchvision_model("alexnet", download=False)
+    with pytest.raises(TypeError, match="download"):
+        torchvision_model("alexnet", download="no")

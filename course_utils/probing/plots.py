@@ -73,7 +73,7 @@ def show_feature_maps(activation: torch.Tensor, channels: Sequence[int] | None =
 
     Non-negative maps (after a ReLU) use the sequential colormap on [0, L]; maps with negative values the
     diverging one on [−L, L]; L is the 99th percentile of |values| over the shown channels
-    (``shared_scale``, so channels are comparable) or of each channel.
+    (``shared_scale``, so channels are comparable, with one colour bar for all) or of each channel.
     """
     activation = check_tensor(activation.detach() if isinstance(activation, torch.Tensor) else activation,
                               "activation", ("C×H×W", "1×C×H×W"))
@@ -103,8 +103,11 @@ def show_feature_maps(activation: torch.Tensor, channels: Sequence[int] | None =
         ax.imshow(shown[i], cmap=SIGNED_CMAP if signed else MAGNITUDE_CMAP, vmin=-lim if signed else 0,
                   vmax=lim, interpolation="nearest")
         ax.set_title(f"ch {channels[i]}", fontsize=7, pad=2)
+        image = ax.images[0]
     if title:
         fig.suptitle(title, fontsize=10)
+    if shared_scale:
+        fig.colorbar(image, ax=grid.ravel().tolist(), fraction=0.02, pad=0.02).ax.tick_params(labelsize=7)
     return fig
 
 
