@@ -730,6 +730,7 @@ def test_ablation_bad_input_is_named():
         (lambda: tx.ablated_embeddings(model, ["a sentence"], [(0, 1)]), TypeError, "inputs"),
         (lambda: tx.head_ablation_effects(model, inputs, "zero", batch_size=0), ValueError, "batch_size"),
         (lambda: tx.head_ablation_effects(model, inputs, "none"), ValueError, "mode"),
+        (lambda: tx.head_ablation_effects(model, inputs, "mean", torch.zeros(2, 3)), ValueError, "means"),
         (lambda: tx.head_means(model, inputs, batch_size=True), TypeError, "batch_size"),
         (lambda: tx.head_means(nn.Linear(2, 2), inputs), TypeError, "model"),
     ]:

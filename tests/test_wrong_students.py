@@ -880,6 +880,37 @@ def gap_attached(model, inputs, target, baseline, attributions):
     return attributions.flatten(1).sum(1) - (f(inputs) - f(baseline))
 
 
+def _two_intervals(a, n_left, n_right, scale=True, shift=True, swap=False):
+    if swap:
+        n_left, n_right = n_right, n_left
+    nodes, weights = [], []
+    for start, h, q in [(0.0, a, n_left), (a, 1 - a, n_right)]:
+        t, v = (torch.from_numpy(u) for u in np.polynomial.legendre.leggauss(q))
+        nodes.append((start if shift else 0.0) + h * (t + 1) / 2)
+        weights.append((h if scale else 1.0) * v / 2)
+    return torch.cat(nodes), torch.cat(weights)
+
+
+@wrong("check_two_interval_rule", "scale each interval's Legendre weights by its length")
+def weights_not_scaled(a, n_left, n_right):
+    return _two_intervals(a, n_left, n_right, scale=False)
+
+
+@wrong("check_two_interval_rule", "left out the shift by a")
+def right_nodes_not_shifted(a, n_left, n_right):
+    return _two_intervals(a, n_left, n_right, shift=False)
+
+
+@wrong("check_two_interval_rule", "swapped the counts")
+def counts_swapped(a, n_left, n_right):
+    return _two_intervals(a, n_left, n_right, swap=True)
+
+
+@wrong("check_two_interval_rule", "expected n_left + n_right")
+def only_left_interval(a, n_left, n_right):
+    return tuple(t[:n_left] for t in _two_intervals(a, n_left, n_right))
+
+
 # ============================================================================================ 07
 @wrong("check_class_activation_map", "each image's own class")
 def cam_all_classes(features, fc_weight, target):
@@ -1152,6 +1183,65 @@ def hf_complex(x, cutoff=0.25):
 @wrong("check_high_frequency_energy", "return float32")
 def hf_float64(x, cutoff=0.25):
     return _hf(x.double(), cutoff)
+
+
+def _from_spectrum(spectrum, height, width, decay_power=1.0, floor=None, power=None, norm="ortho", sizes=True,
+                   swap=False):
+    fy, fx = torch.fft.fftfreq(height)[:, None], torch.fft.rfftfreq(width)[None, :]
+    f = torch.sqrt(fy ** 2 + fx ** 2)
+    if floor is not None:
+        f = f.clamp(min=floor(height, width))
+    real, imag = (spectrum[..., 1], spectrum[..., 0]) if swap else (spectrum[..., 0], spectrum[..., 1])
+    coeffs = torch.complex(real, imag) * f.pow(-(decay_power if power is None else power))
+    return torch.fft.irfft2(coeffs, s=(height, width) if sizes else None, norm=norm)
+
+
+_MAX = lambda h, w: 1 / max(h, w)      # noqa: E731 — the right floor
+
+
+@wrong("check_image_from_spectrum", "floor f at 1/max(H, W) first")
+def spectrum_no_floor(spectrum, height, width, decay_power=1.0):
+    return _from_spectrum(spectrum, height, width, decay_power)
+
+
+@wrong("check_image_from_spectrum", "floored f at 1/min(H, W)")
+def spectrum_min_floor(spectrum, height, width, decay_power=1.0):
+    return _from_spectrum(spectrum, height, width, decay_power, floor=lambda h, w: 1 / min(h, w))
+
+
+@wrong("check_image_from_spectrum", "decay_power was ignored")
+def spectrum_always_one_over_f(spectrum, height, width, decay_power=1.0):
+    return _from_spectrum(spectrum, height, width, decay_power, floor=_MAX, power=1.0)
+
+
+@wrong("check_image_from_spectrum", "multiplied by f^decay_power")
+def spectrum_times_f(spectrum, height, width, decay_power=1.0):
+    return _from_spectrum(spectrum, height, width, decay_power, floor=_MAX, power=-decay_power)
+
+
+@wrong("check_image_from_spectrum", "norm=\"ortho\"")
+def spectrum_default_norm(spectrum, height, width, decay_power=1.0):
+    return _from_spectrum(spectrum, height, width, decay_power, floor=_MAX, norm="backward")
+
+
+@wrong("check_image_from_spectrum", "pass s=(height, width)")
+def spectrum_without_sizes(spectrum, height, width, decay_power=1.0):
+    return _from_spectrum(spectrum, height, width, decay_power, floor=_MAX, sizes=False)
+
+
+@wrong("check_image_from_spectrum", "real and imaginary parts are swapped")
+def spectrum_swapped(spectrum, height, width, decay_power=1.0):
+    return _from_spectrum(spectrum, height, width, decay_power, floor=_MAX, swap=True)
+
+
+@wrong("check_image_from_spectrum", "not scaled at all")
+def spectrum_unscaled(spectrum, height, width, decay_power=1.0):
+    return torch.fft.irfft2(torch.view_as_complex(spectrum.contiguous()), s=(height, width), norm="ortho")
+
+
+@wrong("check_image_from_spectrum", "return float32")
+def spectrum_float64(spectrum, height, width, decay_power=1.0):
+    return _from_spectrum(spectrum.double(), height, width, decay_power, floor=_MAX)
 
 
 # ============================================================================================ 09

@@ -58,6 +58,16 @@ def _check_heads(model: nn.Module, heads) -> list[tuple[int, int]]:
     return out
 
 
+def _check_means(model: nn.Module, means) -> torch.Tensor:
+    L, H, d = _sizes(model)
+    if means is None:
+        raise ValueError("means: mode='mean' needs the heads' mean outputs, means = head_means(model, inputs)")
+    means = check_tensor(means, "means", "L×H×d")
+    if tuple(means.shape) != (L, H, d):
+        raise ValueError(f"means: expected L×H×d = {(L, H, d)}, got {tuple(means.shape)}")
+    return means
+
+
 def _projection(model: nn.Module, layer: int) -> nn.Module:
     """The output projection W_O of a layer's attention: its input holds the heads' context vectors."""
     return model.encoder.layer[layer].attention.output.dense
@@ -97,11 +107,7 @@ def ablate_heads(model: nn.Module, heads, mode: str = "zero", means: torch.Tenso
     one_of(mode, "mode", ABLATIONS)
     L, H, d = _sizes(model)
     if mode == "mean":
-        if means is None:
-            raise ValueError("means: mode='mean' needs the heads' mean outputs, means = head_means(model, inputs)")
-        means = check_tensor(means, "means", "L×H×d")
-        if tuple(means.shape) != (L, H, d):
-            raise ValueError(f"means: expected L×H×d = {(L, H, d)}, got {tuple(means.shape)}")
+        means = _check_means(model, means)
     by_layer: dict[int, list[int]] = {}
     for layer, head in pairs:
         by_layer.setdefault(layer, []).append(head)
@@ -151,16 +157,47 @@ def _layer_inputs(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> li
     return calls
 
 
-def _run_from(model: nn.Module, calls: list[tuple[tuple, dict]], layer: int, mask: torch.Tensor) -> torch.Tensor:
-    """Sentence embeddings N×D computed from layer ``layer``'s recorded input onwards (the layers below are
-    unchanged by an ablation at or above ``layer``, so they need not run again)."""
-    h = calls[layer][0][0]
+def _repeat(x, n: int, k: int):
+    """``x`` stacked ``k`` times along the batch if it is a tensor with ``n`` rows (hidden states, masks)."""
+    if isinstance(x, torch.Tensor) and x.ndim > 0 and x.shape[0] == n:
+        return torch.cat([x] * k)
+    return x
+
+
+def _run_from(model: nn.Module, calls: list[tuple[tuple, dict]], layer: int, mask: torch.Tensor,
+              copies: int = 1) -> torch.Tensor:
+    """Sentence embeddings (copies·N)×D computed from layer ``layer``'s recorded input onwards (the layers below
+    are unchanged by an ablation at or above ``layer``, so they need not run again); the batch is repeated
+    ``copies`` times, so one run can ablate a different head in each copy."""
+    n = len(mask)
+    h = _repeat(calls[layer][0][0], n, copies)
     for k in range(layer, len(calls)):
         args, kwargs = calls[k]
-        out = model.encoder.layer[k](h, *args[1:], **kwargs)
+        out = model.encoder.layer[k](h, *(_repeat(a, n, copies) for a in args[1:]),
+                                     **{key: _repeat(v, n, copies) for key, v in kwargs.items()})
         h = out[0] if isinstance(out, tuple) else out
-    m = mask.to(h.dtype).unsqueeze(-1)
+    m = _repeat(mask, n, copies).to(h.dtype).unsqueeze(-1)
     return torch.nn.functional.normalize((h * m).sum(1) / m.sum(1).clamp_min(1e-9), dim=-1)
+
+
+@contextmanager
+def _ablate_one_head_per_copy(model: nn.Module, layer: int, heads: list[int], n: int, mode: str,
+                              means: torch.Tensor | None) -> Iterator[None]:
+    """In a batch of len(heads) copies of n sentences, ablate heads[k] in copy k (rows k·n … (k+1)·n − 1)."""
+    _, _, d = _sizes(model)
+
+    def replace(module, args):
+        c = args[0].clone()
+        for k, head in enumerate(heads):
+            cols = slice(head * d, (head + 1) * d)
+            c[k * n:(k + 1) * n, :, cols] = 0 if mode == "zero" else means[layer, head].to(c)
+        return (c, *args[1:])
+
+    handle = _projection(model, layer).register_forward_pre_hook(replace)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def head_ablation_effects(model: nn.Module, inputs, mode: str = "mean", means: torch.Tensor | None = None,
@@ -169,25 +206,29 @@ def head_ablation_effects(model: nn.Module, inputs, mode: str = "mean", means: t
     """How much each head matters to the sentence embeddings: for each head ablated on its own, the mean
     over the sentences of 1 − cos(clean embedding, ablated embedding), an L×H table (0: no effect; heads
     not listed in ``heads`` get NaN). ``mode="mean"`` uses ``means`` (default: ``head_means`` of
-    ``inputs`` itself). Each ablation reruns only the layers from the head's own upwards (the same numbers
-    as ``ablated_embeddings``, which runs the whole model)."""
+    ``inputs`` itself). Each ablation reruns only the layers from the head's own upwards, all heads of a
+    layer in one batch (the same numbers as ``ablated_embeddings``, which runs the whole model)."""
     L, H, _ = _sizes(model)
     ids, mask = check_token_inputs(inputs, model=model)
     one_of(mode, "mode", ABLATIONS)
     batch_size = positive_int(batch_size, "batch_size")
     check_bool(show_progress, "show_progress")
     pairs = [(l, h) for l in range(L) for h in range(H)] if heads is None else _check_heads(model, heads)
-    if mode == "mean" and means is None:
-        means = head_means(model, inputs, batch_size)
+    if mode == "mean":
+        means = _check_means(model, head_means(model, inputs, batch_size) if means is None else means)
     total = torch.zeros(L, H, dtype=torch.float64)
     with preserved_state(model), torch.no_grad():
         for sl in batches(len(ids), batch_size):
             calls = _layer_inputs(model, ids[sl], mask[sl])
             clean = _run_from(model, calls, 0, mask[sl])
-            for layer, head in progress(pairs, enabled=show_progress, desc="head ablation"):
-                with ablate_heads(model, [(layer, head)], mode, means):
-                    e = _run_from(model, calls, layer, mask[sl])
-                total[layer, head] += (1 - (e * clean).sum(-1)).double().sum().cpu()
+            layers = sorted({layer for layer, _ in pairs})
+            for layer in progress(layers, enabled=show_progress, desc="head ablation"):
+                heads_here = [head for l, head in pairs if l == layer]        # one copy of the batch per head
+                with _ablate_one_head_per_copy(model, layer, heads_here, len(clean), mode, means):
+                    e = _run_from(model, calls, layer, mask[sl], copies=len(heads_here))
+                change = (1 - (e * clean.repeat(len(heads_here), 1)).sum(-1)).double().view(len(heads_here), -1)
+                for head, c in zip(heads_here, change.sum(1).cpu()):
+                    total[layer, head] += c
     effects = torch.full((L, H), float("nan"))
     for layer, head in pairs:
         effects[layer, head] = float(total[layer, head]) / len(ids)
