@@ -446,3 +446,27 @@ def test_high_frequency_check():
 
     result = checks.check_high_frequency_energy(below_cutoff)
     assert not result.passed and "below" in result.message, result.message
+
+
+def test_image_from_spectrum_check_against_hand_computed_waves():
+    """The exercise's reference (and the check built on it): a lone coefficient gives a wave computed by hand."""
+    from course_utils.checks.featureviz import _reference_spectrum_image
+    h, w = 6, 7                                              # odd width, not square: the floor is 1/max(H, W) = 1/7
+    dc = torch.zeros(1, 1, h, w // 2 + 1, 2)
+    dc[0, 0, 0, 0, 0] = 1.0                                  # the mean: f = 0, floored to 1/7, so scale 7
+    assert torch.allclose(_reference_spectrum_image(dc, h, w), torch.full((1, 1, h, w), 7 / math.sqrt(h * w)))
+    wave = torch.zeros(1, 1, h, w // 2 + 1, 2)
+    wave[0, 0, 0, 2, 0] = 1.0                                # cos(2π·2x/7), f = 2/7, scale (7/2)^1.5
+    x = torch.arange(w, dtype=torch.float32)
+    expected = 2 * (3.5 ** 1.5) * torch.cos(2 * math.pi * 2 * x / w) / math.sqrt(h * w)   # the ± frequency pair
+    assert torch.allclose(_reference_spectrum_image(wave, h, w, decay_power=1.5)[0, 0], expected.expand(h, w), atol=1e-5)
+    param = fv.FourierImage(2, 1, h, w, sd=1.0, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ratio = param.latent() / _reference_spectrum_image(param.spectrum, h, w)
+    assert torch.allclose(ratio, ratio.flatten()[0].expand_as(ratio), rtol=1e-4)   # FourierImage: one constant more
+
+
+def test_image_from_spectrum_check():
+    from course_utils.checks.featureviz import _reference_spectrum_image
+    assert checks.check_image_from_spectrum(_reference_spectrum_image).passed
+    assert checks.check_image_from_spectrum(stub).status == "not implemented"

@@ -1571,6 +1571,112 @@ def auc_numpy(scores):
     return torch.from_numpy(np.trapezoid(scores.numpy(), np.linspace(0, 1, scores.shape[-1]), axis=-1))
 
 
+def _ins_curve(model, inputs, attributions, target, steps, baseline, descending=True, delete=False, start=None,
+               first_step=0):
+    n, c, h, w = inputs.shape
+    order = torch.argsort(attributions.sum(1).flatten(1), dim=1, descending=descending)
+    start = baseline if start is None else start
+    out = []
+    for k in range(first_step, steps + 1):
+        chosen = torch.zeros(n, h * w, dtype=torch.bool)
+        chosen.scatter_(1, order[:, :(k * h * w) // steps], True)
+        chosen = chosen.view(n, 1, h, w)
+        x = torch.where(chosen, start, inputs) if delete else torch.where(chosen, inputs, start)
+        with torch.no_grad():
+            out.append(model(x).softmax(1).gather(1, target.view(-1, 1)).squeeze(1))
+    return torch.stack(out, 1)
+
+
+@wrong("check_insertion_curve", "*deleted* pixels")
+def insertion_that_deletes(model, inputs, attributions, target, steps, baseline):
+    return _ins_curve(model, inputs, attributions, target, steps, baseline, delete=True)
+
+
+@wrong("check_insertion_curve", "*least* important")
+def inserts_least_first(model, inputs, attributions, target, steps, baseline):
+    return _ins_curve(model, inputs, attributions, target, steps, baseline, descending=False)
+
+
+@wrong("check_insertion_curve", "step 0 (the baseline")
+def insertion_without_step_0(model, inputs, attributions, target, steps, baseline):
+    return _ins_curve(model, inputs, attributions, target, steps, baseline, first_step=1)
+
+
+@wrong("check_insertion_curve", "black (all-zero) image")
+def insertion_from_black(model, inputs, attributions, target, steps, baseline):
+    return _ins_curve(model, inputs, attributions, target, steps, baseline, start=torch.zeros_like(baseline))
+
+
+@wrong("check_insertion_curve", "modified `baseline` in place")
+def insertion_into_the_baseline(model, inputs, attributions, target, steps, baseline):
+    n, c, h, w = inputs.shape
+    order = torch.argsort(attributions.sum(1).flatten(1), dim=1, descending=True)
+    out = []
+    for k in range(steps + 1):
+        idx = order[:, :(k * h * w) // steps]
+        flat = baseline.view(n, c, h * w)
+        flat.scatter_(2, idx[:, None].expand(n, c, -1), inputs.reshape(n, c, h * w).gather(2, idx[:, None].expand(n, c, -1)))
+        with torch.no_grad():
+            out.append(model(baseline).softmax(1).gather(1, target.view(-1, 1)).squeeze(1))
+    return torch.stack(out, 1)
+
+
+def _cascade(method, model, inputs, target, layers, mode="cascading", signed=False, pearson=False, ordinal=False):
+    from scipy.stats import rankdata
+    from course_utils.evaluation import randomize_layers
+
+    def prep(m):
+        m = m.detach().sum(1) if signed else m.detach().abs().sum(1)
+        m = m.flatten(1).double()
+        if not pearson:
+            m = torch.from_numpy(rankdata(m.numpy(), axis=1, method="ordinal" if ordinal else "average"))
+        return m - m.mean(1, keepdim=True)
+
+    ref = prep(method(model, inputs, target))
+    rows = []
+    for k in range(len(layers)):
+        chosen = layers[:k + 1] if mode == "cascading" else [layers[k]]
+        r = prep(method(randomize_layers(model, chosen, seed=0), inputs, target))
+        rows.append((ref * r).sum(1) / (ref.norm(dim=1) * r.norm(dim=1)))
+    return torch.stack(rows)
+
+
+@wrong("check_cascading_randomization", "*independent* randomization")
+def randomizes_one_layer_at_a_time(method, model, inputs, target, layers):
+    return _cascade(method, model, inputs, target, layers, mode="independent")
+
+
+@wrong("check_cascading_randomization", "Spearman correlates their *ranks*")
+def pearson_not_spearman(method, model, inputs, target, layers):
+    return _cascade(method, model, inputs, target, layers, pearson=True)
+
+
+@wrong("check_cascading_randomization", "compare magnitudes")
+def signed_maps(method, model, inputs, target, layers):
+    return _cascade(method, model, inputs, target, layers, signed=True)
+
+
+@wrong("check_cascading_randomization", "share their average rank")
+def ordinal_ranks(method, model, inputs, target, layers):
+    return _cascade(method, model, inputs, target, layers, ordinal=True)
+
+
+@wrong("check_cascading_randomization", "changed the weights of `model`")
+def randomizes_the_model_itself(method, model, inputs, target, layers):
+    from course_utils.evaluation import parameter_layers  # noqa: F401  (the layers are given)
+    reference = method(model, inputs, target).detach()
+    modules = dict(model.named_modules())
+    rows = []
+    torch.manual_seed(0)
+    for name in layers:
+        modules[name].reset_parameters()
+        maps = method(model, inputs, target).detach()
+        a, b = reference.abs().sum(1).flatten(1), maps.abs().sum(1).flatten(1)
+        rows.append(torch.tensor([np.corrcoef(np.argsort(np.argsort(x)), np.argsort(np.argsort(y)))[0, 1]
+                                  for x, y in zip(a.numpy(), b.numpy())]))
+    return torch.stack(rows)
+
+
 def _point(maps, boxes, inclusive=False, swap=False, argmin=False):
     i = maps.flatten(1).argmin(1) if argmin else maps.flatten(1).argmax(1)
     row, col = i // maps.shape[-1], i % maps.shape[-1]

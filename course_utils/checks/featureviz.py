@@ -1,4 +1,5 @@
-"""Checks for lecture 08's exercises (feature visualization): total variation, jitter, gradient ascent.
+"""Checks for lecture 08's exercises (feature visualization): total variation, jitter, gradient ascent,
+high-frequency energy, the Fourier parameterization.
 
 * ``check_total_variation(fn)`` – ``fn(x)``: N×C×H×W → Tensor[N], compared with ``featureviz.total_variation``.
 * ``check_jitter(fn)`` – ``fn(x, max_shift, generator)``: a random wrap-around shift; checked by its
@@ -7,6 +8,8 @@
 * ``check_gradient_ascent(fn)`` – ``fn(model, layer, channel, x, steps, lr)``: plain gradient ascent on the
   input, compared with an independent loop; ``run_check`` also checks that the model is left as it was.
 * ``check_high_frequency_energy(fn)`` – ``fn(x, cutoff)``: the fraction of each image's power above ``cutoff``.
+* ``check_image_from_spectrum(fn)`` – ``fn(spectrum, height, width, decay_power)``: pixels from a 1/f-scaled
+  (real, imaginary) spectrum, the latent image of ``featureviz.FourierImage`` up to its constant factor.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from . import (Case, CheckResult, StudentError, call_student, compare, exercise_check, failed, generator,
+from . import (Case, CheckResult, StudentError, agree, call_student, compare, exercise_check, failed, generator,
                not_a_function, not_implemented, passed, run_check, seeded, slow_notice)
 from .. import featureviz
 
@@ -252,3 +255,80 @@ def check_high_frequency_energy(fn) -> CheckResult:
                      or compare(e, g, atol=1e-4, rtol=1e-3),
                      hint="x − mean over (H, W); power = |fft2|² summed over channels; fraction of it where "
                           "sqrt(fy² + fx²) > cutoff, fy/fx from torch.fft.fftfreq.")
+
+
+# --------------------------------------------------------------------------- Fourier parameterization
+def _spectrum_image(spectrum: torch.Tensor, height: int, width: int, decay_power: float = 1.0, *, scale="1/f",
+                    floor="1/max", norm="ortho", sizes=True, swap=False, power=True) -> torch.Tensor:
+    """Pixels from a (real, imaginary) spectrum scaled by 1/max(f, 1/max(H, W))^decay_power, through
+    ``featureviz``'s own frequency grid; the keywords reproduce typical mistakes."""
+    f = featureviz.frequency_grid(height, width)
+    if floor == "1/max":
+        f = f.clamp(min=1.0 / max(height, width))
+    elif floor == "1/min":
+        f = f.clamp(min=1.0 / min(height, width))
+    elif floor == "one":                                     # f = 0 replaced by 1
+        f = torch.where(f > 0, f, torch.ones_like(f))
+    weight = {"1/f": lambda: f.pow(-(decay_power if power else 1.0)), "f": lambda: f.pow(decay_power),
+              "none": lambda: torch.ones_like(f)}[scale]()
+    real, imag = (spectrum[..., 1], spectrum[..., 0]) if swap else (spectrum[..., 0], spectrum[..., 1])
+    coeffs = torch.complex(real, imag) * weight
+    return torch.fft.irfft2(coeffs, s=(height, width) if sizes else None, norm=norm)
+
+
+def _same_answer(a, b) -> bool:
+    """``agree``, except that an answer with NaN/inf matches only another one with NaN/inf at the same places
+    (so that the no-floor mistake, NaN everywhere, is compared without NumPy warnings)."""
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape:
+        bad_a, bad_b = ~torch.isfinite(a), ~torch.isfinite(b)
+        if bad_a.any() or bad_b.any():
+            return bool(torch.equal(bad_a, bad_b)) and agree(a[~bad_a], b[~bad_b])
+    return agree(a, b)
+
+
+def _reference_spectrum_image(spectrum, height, width, decay_power=1.0):
+    scale = featureviz.frequency_grid(height, width).clamp(min=1.0 / max(height, width)).pow(-decay_power)
+    return featureviz.fourier_to_pixels(spectrum, (height, width), scale)
+
+
+@exercise_check
+def check_image_from_spectrum(fn) -> CheckResult:
+    """Check ``fn(spectrum, height, width, decay_power)``: N×C×H×(W//2+1)×2 (real, imaginary) coefficients
+    → N×C×H×W pixels, the orthonormal inverse real FFT of the coefficients times 1/max(f, 1/max(H, W))^decay_power,
+    f the radial frequency in cycles per pixel (the latent image of ``featureviz.FourierImage``, up to its
+    constant factor)."""
+    mistakes = {
+        "the coefficients were not scaled at all: multiply each by 1/f^decay_power":
+            lambda *a, **k: _spectrum_image(*a, **k, scale="none"),
+        "you multiplied by f^decay_power: the 1/f scale *divides* by the frequency, so low frequencies get the "
+        "largest amplitudes": lambda *a, **k: _spectrum_image(*a, **k, scale="f"),
+        "decay_power was ignored (you always used 1/f): raise f to the power decay_power":
+            lambda *a, **k: _spectrum_image(*a, **k, power=False),
+        "the zero frequency f = 0 got 1/0 = inf, which spreads NaN/inf over every pixel: floor f at 1/max(H, W) "
+        "first (f.clamp(min=1 / max(height, width)))": lambda *a, **k: _spectrum_image(*a, **k, floor="none"),
+        "you floored f at 1/min(H, W): on a non-square image the floor is 1/max(H, W), the lowest non-zero "
+        "frequency of the longer side": lambda *a, **k: _spectrum_image(*a, **k, floor="1/min"),
+        "you replaced f = 0 by 1, so the mean brightness gets the smallest scale; floor f at 1/max(H, W) "
+        "instead, the lowest non-zero frequency": lambda *a, **k: _spectrum_image(*a, **k, floor="one"),
+        "the result is off by √(H·W): use the orthonormal transform, torch.fft.irfft2(..., norm=\"ortho\")":
+            lambda *a, **k: _spectrum_image(*a, **k, norm="backward"),
+        "without s=(height, width), irfft2 cannot know the width was odd and returns width − 1 columns: pass "
+        "s=(height, width)": lambda *a, **k: _spectrum_image(*a, **k, sizes=False),
+        "the real and imaginary parts are swapped: spectrum[..., 0] is the real part, spectrum[..., 1] the "
+        "imaginary one": lambda *a, **k: _spectrum_image(*a, **k, swap=True),
+    }
+
+    def spectrum(seed: int, n: int, c: int, h: int, w: int) -> torch.Tensor:
+        return torch.randn(n, c, h, w // 2 + 1, 2, generator=generator(seed))
+
+    cases = [Case("1 grey image 8×8, decay_power 1", (spectrum(88, 1, 1, 8, 8), 8, 8)),
+             Case("2 RGB images 6×7 (odd width, not square), decay_power 1", (spectrum(89, 2, 3, 6, 7), 6, 7)),
+             Case("1 image with 2 channels 5×10, decay_power 1.5", (spectrum(90, 1, 2, 5, 10), 5, 10),
+                  {"decay_power": 1.5}),
+             Case("1 image 9×9, decay_power 0 (no scaling: a plain inverse FFT)", (spectrum(91, 1, 1, 9, 9), 9, 9),
+                  {"decay_power": 0.0})]
+    return run_check("check_image_from_spectrum", fn, _reference_spectrum_image, cases, mistakes=mistakes,
+                     match=_same_answer,
+                     hint="f = sqrt(fftfreq(height)[:, None]² + rfftfreq(width)[None, :]²), floored at "
+                          "1/max(height, width); coefficients = complex(spectrum[..., 0], spectrum[..., 1]) · "
+                          "f^(−decay_power); return torch.fft.irfft2(coefficients, s=(height, width), norm=\"ortho\").")
