@@ -189,7 +189,7 @@ def check_permutation_shapley(fn) -> CheckResult:
             return _Expected(exact, value, n, "one permutation")
         if n_permutations == 6:                     # six samples: only efficiency can be asked of them
             return _Expected(exact, value, n, "efficiency", math.inf)
-        if n_permutations == 2000:                  # statistical case: 5 standard errors of the estimate
+        if n_permutations == 500:                   # statistical case: 5 standard errors of the estimate
             sd = _permutation_marginals(value, n).std(0, unbiased=False).max().item()
             return _Expected(exact, value, n, "statistical", 5 * sd / math.sqrt(n_permutations))
         return _Expected(exact, value, n, "exact", 1e-7)
@@ -197,7 +197,7 @@ def check_permutation_shapley(fn) -> CheckResult:
     cases = [Case("additive game, 5 players, 3 permutations (any permutation is exact)", (_single(add), 5, 3, 0)),
              Case("4-player random game, 1 permutation", (_table_game(4, 201), 4, 1, 7)),
              Case("4-player random game, 6 permutations (efficiency)", (_table_game(4, 201), 4, 6, 3)),
-             Case("5-player random game, 2000 permutations", (_table_game(5, 202), 5, 2000, 11))]
+             Case("5-player random game, 500 permutations", (_table_game(5, 202), 5, 500, 11))]
     hint = ("for each random permutation, add the players one by one and record V(S ∪ {i}) − V(S); average over "
             "the permutations")
     result = run_check(name, fn, ref, cases, compare_fn=_compare_permutation, hint=hint,
