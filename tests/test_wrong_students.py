@@ -1629,7 +1629,7 @@ def _cascade(method, model, inputs, target, layers, mode="cascading", signed=Fal
         m = m.detach().sum(1) if signed else m.detach().abs().sum(1)
         m = m.flatten(1).double()
         if not pearson:
-            m = torch.from_numpy(rankdata(m.numpy(), axis=1, method="ordinal" if ordinal else "average"))
+            m = torch.from_numpy(rankdata(m.numpy(), axis=1, method="ordinal" if ordinal else "average")).double()
         return m - m.mean(1, keepdim=True)
 
     ref = prep(method(model, inputs, target))

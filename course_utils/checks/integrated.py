@@ -1,4 +1,5 @@
-"""Checks for lecture 06 (integrated gradients): quadrature nodes, IG with a Riemann sum, completeness.
+"""Checks for lecture 06 (integrated gradients): quadrature nodes, IG with a Riemann sum, completeness, and a
+two-interval Gauss–Legendre rule (the adaptive rule in the small).
 
 Every check runs the student's function on small hand-made models and random inputs drawn here from their
 own generators (never shown in the notebook) and compares with ``course_utils.attribution``. When the
@@ -11,7 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..attribution import integrated_gradients, probability, quadrature, target_scores
+import numpy as np
+
+from ..attribution import gauss_legendre_pieces, integrated_gradients, probability, quadrature, target_scores
 from . import Case, CheckResult, compare, exercise_check, generator, run_check
 
 
@@ -169,3 +172,70 @@ def _scores_of(model, x, target) -> torch.Tensor:
     t = torch.full((len(x),), target) if isinstance(target, int) else target
     with torch.no_grad():
         return target_scores(model, x, t)
+
+
+# ------------------------------------------------------------------------------------------ exercise 4
+def _two_intervals(a, n_left, n_right):
+    return gauss_legendre_pieces(torch.tensor([0.0, a, 1.0], dtype=torch.float64), [n_left, n_right])
+
+
+def _legendre(q: int) -> tuple[torch.Tensor, torch.Tensor]:
+    t, v = np.polynomial.legendre.leggauss(q)
+    return torch.from_numpy(t), torch.from_numpy(v)
+
+
+def _two_intervals_wrong(a, n_left, n_right, scale="length", shift=True, map_nodes=True):
+    """What a typical mistake gives: weights not scaled by the length (or not halved), no shift, no mapping."""
+    parts_a, parts_w = [], []
+    for start, h, q in [(0.0, a, n_left), (a, 1 - a, n_right)]:
+        t, v = _legendre(q)
+        parts_a.append((start if shift else 0.0) + h * ((t + 1) / 2 if map_nodes else t))
+        parts_w.append({"length": h * v / 2, "none": v / 2, "unhalved": h * v}[scale])
+    return torch.cat(parts_a), torch.cat(parts_w)
+
+
+def _compare_two_intervals(expected, got: Any) -> str | None:
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        return "return a pair (alphas, weights) of 1-d tensors"
+    alphas, weights = got
+    if not isinstance(alphas, torch.Tensor) or not isinstance(weights, torch.Tensor):
+        return "return alphas and weights as torch tensors"
+    if alphas.shape != expected[0].shape or weights.shape != expected[1].shape:
+        return (f"expected n_left + n_right = {len(expected[0])} nodes and as many weights, got shapes "
+                f"{tuple(alphas.shape)} and {tuple(weights.shape)}")
+    if abs(float(weights.double().sum()) - 1) > 1e-6:
+        return f"the weights must add up to 1 (the length of [0, 1]); yours add up to {float(weights.sum()):.4g}"
+    return compare(expected, (alphas, weights), atol=1e-9, rtol=1e-7)
+
+
+@exercise_check
+def check_two_interval_rule(two_interval_rule) -> CheckResult:
+    """Exercise: ``two_interval_rule(a, n_left, n_right) -> (alphas, weights)``: Gauss–Legendre with ``n_left``
+    nodes on [0, a] and ``n_right`` on [a, 1]."""
+    mistakes = {
+        "scale each interval's Legendre weights by its length: on [0, a] the weights are a·v_j/2, on [a, 1] "
+        "(1 − a)·v_j/2 (yours add up to 2, as if each interval had length 1)":
+            lambda a, nl, nr: _two_intervals_wrong(a, nl, nr, scale="none"),
+        "the Legendre weights v_j add up to 2 on [−1, 1]: halve them (weights h·v_j/2, h the interval's length)":
+            lambda a, nl, nr: _two_intervals_wrong(a, nl, nr, scale="unhalved"),
+        "the nodes on [a, 1] start at a: a + (1 − a)(t_j + 1)/2 (you left out the shift by a)":
+            lambda a, nl, nr: _two_intervals_wrong(a, nl, nr, shift=False),
+        "map the Legendre nodes from [−1, 1] to the interval: start + h·(t_j + 1)/2, not start + h·t_j":
+            lambda a, nl, nr: _two_intervals_wrong(a, nl, nr, map_nodes=False),
+        "n_left nodes belong to [0, a] and n_right to [a, 1]: you swapped the counts":
+            lambda a, nl, nr: _two_intervals(a, nr, nl) if nl != nr else None,
+        "these are evenly spaced (midpoint) nodes; use the Gauss–Legendre nodes of numpy.polynomial.legendre.leggauss":
+            lambda a, nl, nr: (torch.cat([a * (torch.arange(nl, dtype=torch.float64) + 0.5) / nl,
+                                          a + (1 - a) * (torch.arange(nr, dtype=torch.float64) + 0.5) / nr]),
+                               torch.cat([torch.full((nl,), a / nl, dtype=torch.float64),
+                                          torch.full((nr,), (1 - a) / nr, dtype=torch.float64)])),
+    }
+    cases = [Case(f"a={a}, n_left={nl}, n_right={nr}", (a, nl, nr), note=note) for a, nl, nr, note in
+             [(0.5, 1, 1, "the simplest case: one node in the middle of each half"),
+              (0.25, 2, 3, "different counts on the two sides"),
+              (0.03, 5, 2, "a short first interval, as on a path whose score rises early"),
+              (0.8, 1, 4, ""), (0.1, 6, 6, "")]]
+    return run_check("check_two_interval_rule", two_interval_rule, _two_intervals, cases, mistakes=mistakes,
+                     compare_fn=_compare_two_intervals, atol=1e-9, rtol=1e-7,
+                     hint="on an interval [s, s + h], the q Legendre nodes t_j, weights v_j on [−1, 1] become "
+                          "s + h(t_j + 1)/2 and h·v_j/2; concatenate the two intervals (left first)")
