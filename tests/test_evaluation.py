@@ -461,3 +461,96 @@ def test_check_marker_positions():
     assert "classes [9]" in C.check_marker_positions(lambda m, x, y: {c: truth[c] for c in range(9)}).message
     assert "expected a dict" in C.check_marker_positions(lambda m, x, y: "top left").message
     assert "expected a function" in C.check_marker_positions(truth).message
+
+
+# ------------------------------------------------------------------------------- statistics of a comparison
+def test_bootstrap_interval_brackets_the_mean_and_is_reproducible():
+    values = torch.arange(20, dtype=torch.float64)
+    low, high = E.bootstrap_interval(values).tolist()
+    assert low < values.mean().item() < high
+    assert torch.equal(E.bootstrap_interval(values), E.bootstrap_interval(values))          # fixed seed
+    assert torch.allclose(E.bootstrap_interval(torch.full((7,), 0.3)), torch.tensor([0.3, 0.3], dtype=torch.float64))
+    both = E.bootstrap_interval(torch.stack([values, 2 * values], 1))
+    assert both.shape == (2, 2) and torch.allclose(both[1], 2 * both[0])                   # the mean is linear
+    # a wider confidence gives a wider interval; the normal approximation for a large sample
+    wide, narrow = E.bootstrap_interval(values, 0.99), E.bootstrap_interval(values, 0.5)
+    assert wide[0] <= low <= narrow[0] and narrow[1] <= high <= wide[1]
+    big = torch.randn(2000, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    lo, hi = E.bootstrap_interval(big).tolist()
+    se = big.std().item() / 2000 ** 0.5
+    assert abs((hi - lo) - 2 * 1.96 * se) < 0.2 * 2 * 1.96 * se
+
+
+def test_compare_methods_pairs_the_images():
+    gen = torch.Generator().manual_seed(0)
+    base = torch.rand(40, generator=gen, dtype=torch.float64) * 10        # a large spread between images
+    scores = {"lower": base - 0.1, "same": base.clone(), "higher": base + 0.1, "random": base}
+    out = E.compare_methods(scores, higher_is_better=False)
+    # a constant shift of 0.1 is invisible in the spread of the scores but certain image by image
+    assert out["lower"].verdict == "better" and out["higher"].verdict == "worse"
+    assert out["same"].verdict == "no difference" and out["random"].verdict == "no difference"
+    assert abs(out["lower"].difference + 0.1) < 1e-12 and out["lower"].low == pytest.approx(-0.1)
+    assert out["higher"].mean == pytest.approx(base.mean().item() + 0.1)
+    assert out["higher"].stderr == pytest.approx(np.std(base.numpy(), ddof=1) / np.sqrt(40))
+    flipped = E.compare_methods(scores, higher_is_better=True)
+    assert flipped["lower"].verdict == "worse" and flipped["higher"].verdict == "better"
+    noisy = {"m": base + torch.randn(40, generator=gen, dtype=torch.float64), "random": base}
+    assert E.compare_methods(noisy)["m"].verdict == "no difference"     # noise of mean 0: no verdict
+    hits = {"m": torch.ones(30, dtype=torch.bool), "random": torch.zeros(30, dtype=torch.bool)}
+    assert E.compare_methods(hits)["m"].verdict == "better"             # bools (pointing-game hits) are accepted
+
+
+def test_sign_test_is_the_binomial_tail():
+    from math import comb
+    ref = torch.zeros(6)
+    m = torch.tensor([1.0, 1, 1, 1, 1, -1])
+    wins, n, p = E.sign_test({"m": m, "random": ref})["m"]
+    assert (wins, n) == (5, 6) and p == pytest.approx((comb(6, 5) + comb(6, 6)) / 64)
+    assert E.sign_test({"m": m, "random": ref}, higher_is_better=False)["m"][0] == 1
+    assert E.sign_test({"m": torch.ones(4), "random": torch.zeros(4)})["m"][2] == pytest.approx(1 / 16)
+
+
+def test_format_scores_keeps_headers_apart():
+    gen = torch.Generator().manual_seed(1)
+    a = E.compare_methods({"saliency": torch.rand(10, generator=gen), "random": torch.rand(10, generator=gen)})
+    b = E.compare_methods({"a much longer method name": torch.rand(10, generator=gen),
+                           "random": torch.rand(10, generator=gen)})
+    text = E.format_scores({"deletion AUC ↓": a, "insertion AUC ↑": b}, title="t")
+    header = text.splitlines()[0]
+    assert "↓ " in header and "  insertion" in header and "  deletion" in header
+    rows = {line.split("  ")[0]: line for line in text.splitlines()[1:-1]}
+    assert "—" in rows["saliency"] and "—" in rows["a much longer method name"]
+    assert len({len(line) for line in text.splitlines()[:-1]}) == 1            # aligned columns
+    assert "10 images" in text.splitlines()[-1]
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: E.compare_methods({"m": torch.rand(5)}), ValueError, "reference"),
+    (lambda: E.compare_methods({"m": torch.rand(5), "random": torch.rand(6)}), ValueError, "scores"),
+    (lambda: E.compare_methods({"m": torch.rand(5, 2), "random": torch.rand(5)}), ValueError, "scores['m']"),
+    (lambda: E.compare_methods([torch.rand(5)]), TypeError, "scores"),
+    (lambda: E.compare_methods({"m": torch.rand(5), "random": torch.rand(5)}, confidence=1.5), ValueError,
+     "confidence"),
+    (lambda: E.compare_methods({"m": torch.rand(5), "random": torch.rand(5)}, higher_is_better=1), TypeError,
+     "higher_is_better"),
+    (lambda: E.bootstrap_interval(torch.rand(1)), ValueError, "values"),
+    (lambda: E.bootstrap_interval(torch.tensor([1.0, float("nan")])), ValueError, "values"),
+    (lambda: E.bootstrap_interval([1.0, 2.0]), TypeError, "values"),
+    (lambda: E.bootstrap_interval(torch.rand(5), n_resamples=10), ValueError, "n_resamples"),
+    (lambda: E.sign_test({"m": torch.rand(4), "random": torch.rand(3)}), ValueError, "scores['m']"),
+    (lambda: E.format_scores({}), TypeError, "columns"),
+    (lambda: E.course_methods("relu4", ig_rule="simpson"), ValueError, "ig_rule"),
+    (lambda: E.course_methods("relu4", ig_scan_steps=8), ValueError, "ig_scan_steps"),
+])
+def test_statistics_bad_input(call, error, words):
+    with pytest.raises(error, match=words.replace("[", r"\[").replace("]", r"\]")):
+        call()
+
+
+def test_course_methods_ig_rule_reaches_integrated_gradients():
+    from course_utils.attribution import integrated_gradients
+    model = small_cnn(3)
+    x = torch.rand(2, 2, 6, 6, generator=torch.Generator().manual_seed(4))
+    got = E.course_methods("4", ig_steps=6, ig_rule="adaptive", ig_scan_steps=8)["integrated gradients"](model, x, 1)
+    assert torch.allclose(got, integrated_gradients(model, x, 1, steps=6, rule="adaptive", scan_steps=8))
+    assert not torch.allclose(got, integrated_gradients(model, x, 1, steps=6))

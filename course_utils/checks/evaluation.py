@@ -2,6 +2,10 @@
 
 * ``check_deletion_curve(fn)`` – ``fn(model, inputs, attributions, target, steps)`` → N×(steps+1) probabilities.
 * ``check_auc(fn)`` – ``fn(scores)`` → N areas under curves sampled evenly on [0, 1] (trapezoidal rule).
+* ``check_insertion_curve(fn)`` – ``fn(model, inputs, attributions, target, steps, baseline)`` → N×(steps+1)
+  probabilities as the top-ranked pixels are put back into the baseline.
+* ``check_cascading_randomization(fn)`` – ``fn(method, model, inputs, target, layers)`` → len(layers)×N
+  Spearman correlations between the trained model's |maps| and those of cascading randomized copies.
 * ``check_pointing_game(fn)`` – ``fn(maps, boxes)`` → N bools.
 * ``check_logits_without_channels(fn)`` – ``fn(model, layer, channels, inputs, means)`` → N×K logits with
   the listed channels of ``layer`` replaced by their means.
@@ -136,6 +140,79 @@ def check_auc(fn) -> CheckResult:
                           "(or torch.trapezoid).")
 
 
+# ---------------------------------------------------------------------------------------- insertion curve
+def _insertion(model, inputs, attributions, target, steps, baseline, count=lambda k, hw, steps: (k * hw) // steps,
+               descending=True, probabilities=True, rank=lambda a: a.sum(1), delete=False, first_step=0):
+    """The insertion curve written out, with switches reproducing the usual mistakes (``delete``: a deletion
+    curve into the baseline; ``first_step=1``: step 0 left out)."""
+    n, c, h, w = inputs.shape
+    order = torch.argsort(rank(attributions).flatten(1), dim=1, descending=descending)
+    curve = torch.zeros(n, steps + 1 - first_step)
+    for k in range(first_step, steps + 1):
+        chosen = torch.zeros(n, h * w, dtype=torch.bool)
+        chosen.scatter_(1, order[:, :count(k, h * w, steps)], True)
+        chosen = chosen.view(n, 1, h, w)
+        x = torch.where(chosen, baseline, inputs) if delete else torch.where(chosen, inputs, baseline)
+        with torch.no_grad():
+            out = model(x)
+        out = out.softmax(1) if probabilities else out
+        curve[:, k - first_step] = out.gather(1, target.view(-1, 1)).squeeze(1)
+    return curve
+
+
+def _insertion_reference(model, inputs, attributions, target, steps, baseline):
+    from ..attribution import probability
+    from ..evaluation import insertion_curve
+    return insertion_curve(model, inputs, attributions, probability(target), steps=steps,
+                           baseline=baseline)[1].to(inputs.dtype)
+
+
+@exercise_check
+def check_insertion_curve(fn) -> CheckResult:
+    """``fn(model, inputs N×C×H×W, attributions N×C×H×W, target N, steps, baseline N×C×H×W)`` → N×(steps+1).
+
+    At step k the image is ``baseline`` with the ``(k·H·W) // steps`` pixels of largest attribution (summed
+    over channels) put back from ``inputs`` in every channel; the value is the softmax probability of each
+    image's target class. Step 0 is the baseline itself, step ``steps`` the input.
+    """
+    mistakes = {
+        "you *deleted* pixels (replaced the input's pixels by the baseline's): insertion starts from the baseline "
+        "and puts the input's top-ranked pixels back":
+            lambda *a: _insertion(*a, delete=True),
+        "you inserted the *least* important pixels first: sort the attribution in descending order":
+            lambda *a: _insertion(*a, descending=False),
+        "these are logits: apply softmax over the classes and take the target's probability":
+            lambda *a: _insertion(*a, probabilities=False),
+        "the number of pixels inserted at step k is ⌊k·H·W / steps⌋, (k * H * W) // steps: you rounded it":
+            (lambda *a: _insertion(*a, count=lambda k, hw, steps: round(k * hw / steps)),
+             lambda *a: _insertion(*a, count=lambda k, hw, steps: math.ceil(k * hw / steps))),
+        "rank the pixels by the attribution you are given, summed over channels (you used channel 0 only)":
+            lambda *a: _insertion(*a, rank=lambda attr: attr[:, 0]),
+        "you ranked pixels by |attribution|: rank by the attribution you are given, summed over channels (a "
+        "protocol such as |map| is applied before the call)":
+            lambda *a: _insertion(*a, rank=lambda attr: attr.sum(1).abs()),
+        "the curve has steps + 1 points: step 0 (the baseline, nothing inserted yet) is missing":
+            lambda *a: _insertion(*a, first_step=1),
+        "start from the `baseline` you are given, not from a black (all-zero) image":
+            lambda m, x, attr, t, steps, base: _insertion(m, x, attr, t, steps, torch.zeros_like(base)),
+    }
+    gen = generator(1515)
+    cases = []
+    for i, (n, c, h, w, steps) in enumerate([(2, 1, 6, 6, 4), (3, 2, 5, 7, 7), (1, 3, 8, 8, 16)]):
+        x = torch.rand(n, c, h, w, generator=gen)
+        attr = torch.randn(n, c, h, w, generator=gen)
+        target = torch.randint(0, 4, (n,), generator=gen)
+        base = 0.5 * x + 0.25 * torch.rand(n, c, h, w, generator=gen)       # a blurred-looking start, not zeros
+        cases.append(Case(f"{n} image(s) {c}×{h}×{w}, {steps} steps, targets {target.tolist()}",
+                          (_cnn(150 + i, c), x, attr, target, steps, base),
+                          note=f"H·W = {h * w} is not a multiple of {steps} steps" if (h * w) % steps else ""))
+    return run_check("check_insertion_curve", fn, _insertion_reference, cases, mistakes=mistakes,
+                     hint="rank pixels with torch.argsort(attr.sum(1).flatten(1), descending=True); at step k "
+                          "the first (k*H*W)//steps of them come from the input, all others from the baseline "
+                          "(torch.where on a mask); score = softmax probability of the target.",
+                     slow_hint="run the model once per step on all N images (or once on all the steps' images)")
+
+
 # --------------------------------------------------------------------------------------- pointing game
 def _hits(maps, boxes, inclusive=False, swap=False, argmin=False, flat_over_batch=False):
     flat = maps.flatten(1)
@@ -197,6 +274,114 @@ def check_pointing_game(fn) -> CheckResult:
                          a.bool(), b.bool()),
                      hint="i = map.flatten(1).argmax(1); row, col = i // W, i % W; hit = y0 ≤ row < y1 and "
                           "x0 ≤ col < x1.")
+
+
+# ----------------------------------------------------------------------------------- randomization test
+def _spearman_rows(a: torch.Tensor, b: torch.Tensor, ranks: str = "average") -> torch.Tensor:
+    """Per-row Spearman correlation (``ranks="ordinal"``: ties broken by position, a usual mistake;
+    ``"none"``: Pearson of the values themselves, another)."""
+    from scipy.stats import rankdata
+    a, b = a.flatten(1).double(), b.flatten(1).double()
+    if ranks != "none":
+        a = torch.from_numpy(rankdata(a.numpy(), method=ranks, axis=1)).double()
+        b = torch.from_numpy(rankdata(b.numpy(), method=ranks, axis=1)).double()
+    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    return (a * b).sum(1) / ((a * a).sum(1) * (b * b).sum(1)).sqrt()
+
+
+def _cascading(method, model, inputs, target, layers, mode="cascading", reduce=lambda m: m.abs().sum(1),
+               ranks="average", against="trained", one_number=False):
+    """The cascading randomization test written out, with switches reproducing the usual mistakes."""
+    from ..evaluation import randomize_layers
+    reference = reduce(method(model, inputs, target).detach())
+    rows, previous = [], reference
+    for k in range(len(layers)):
+        chosen = {"cascading": layers[:k + 1], "independent": [layers[k]],
+                  "bottom-up": layers[len(layers) - k - 1:]}[mode]
+        maps = reduce(method(randomize_layers(model, chosen, seed=0), inputs, target).detach())
+        base = reference if against == "trained" else previous
+        if one_number:
+            rows.append(_spearman_rows(base.reshape(1, -1), maps.reshape(1, -1), ranks)[0])
+        else:
+            rows.append(_spearman_rows(base, maps, ranks))
+        previous = maps
+    return torch.stack(rows)
+
+
+def _cascading_reference(method, model, inputs, target, layers):
+    from ..attribution import reduce_channels
+    from ..evaluation import randomize_layers, rank_correlation
+    reference = reduce_channels(method(model, inputs, target).detach(), "mean_abs")
+    rows = []
+    for k in range(len(layers)):
+        maps = reduce_channels(method(randomize_layers(model, layers[:k + 1], seed=0), inputs, target).detach(),
+                               "mean_abs")
+        rows.append(rank_correlation(reference, maps))
+    return torch.stack(rows)
+
+
+def _method(kind: str):
+    """A course attribution method as ``method(model, inputs, target)`` for the randomization cases."""
+    from ..attribution import input_x_gradient, saliency
+    if kind == "input×gradient":
+        return lambda model, x, t: input_x_gradient(model, x, t)
+    return lambda model, x, t: saliency(model, x, t, abs=False)
+
+
+@exercise_check
+def check_cascading_randomization(fn) -> CheckResult:
+    """``fn(method, model, inputs N×C×H×W, target N, layers)`` → len(layers)×N Spearman correlations.
+
+    Row k: for each image, Spearman's rank correlation (ties share their average rank) between the
+    magnitude Σ_c |a_c| of ``method``'s map on ``model`` and on ``randomize_layers(model, layers[:k+1],
+    seed=0)`` — cascading randomization from the top (``layers[0]``, the output layer) down.
+    """
+    mistakes = {
+        "that is *independent* randomization (only layers[k] in row k): cascading randomizes layers[0], …, "
+        "layers[k] together, from the top down": lambda *a: _cascading(*a, mode="independent"),
+        "the layers are listed from the top (output) down: row k randomizes layers[:k + 1], not the last k + 1":
+            lambda *a: _cascading(*a, mode="bottom-up"),
+        "you correlated the values (Pearson): Spearman correlates their *ranks*":
+            lambda *a: _cascading(*a, ranks="none"),
+        "compare magnitudes: take |a| of each map (summed over channels) before ranking; the sign of many "
+        "methods is not evidence": lambda *a: _cascading(*a, reduce=lambda m: m.sum(1)),
+        "take |a| before summing over the colour channels (Σ_c |a_c|), not |Σ_c a_c|":
+            lambda *a: _cascading(*a, reduce=lambda m: m.sum(1).abs()),
+        "tied pixels (e.g. all the zeros) must share their average rank (scipy.stats.rankdata does this); "
+        "ranking them by position invents an order": lambda *a: _cascading(*a, ranks="ordinal"),
+        "compare every randomized model's maps with the *trained* model's maps, not with the previous row's":
+            lambda *a: _cascading(*a, against="previous"),
+        "one correlation per image (rank each image's map on its own), not one for the whole batch":
+            lambda *a: _cascading(*a, one_number=True),
+    }
+    gen = generator(1616)
+    cases = []
+    for i, (n, c, size, kind, layers) in enumerate([(3, 1, 7, "input×gradient", ["fc", "conv2", "conv1"]),
+                                                    (2, 3, 6, "signed gradient", ["fc", "conv2", "conv1"]),
+                                                    (4, 2, 8, "input×gradient", ["fc", "conv2"])]):
+        x = torch.rand(n, c, size, size, generator=gen)
+        if kind == "input×gradient":
+            x = x * (torch.rand(n, 1, size, size, generator=gen) < 0.6)   # a black background: tied zeros
+        target = torch.randint(0, 4, (n,), generator=gen)
+        cases.append(Case(f"{n} images {c}×{size}×{size}, {kind}, layers {layers}",
+                          (_method(kind), _cnn(160 + i, c), x, target, list(layers)),
+                          note="the maps have tied zeros" if kind == "input×gradient" else
+                               "3 colour channels: |a| summed over them"))
+
+    def diagnose(expected, got):
+        problem = compare(expected, got, atol=1e-6, rtol=1e-5)
+        if problem and isinstance(got, torch.Tensor) and got.shape == expected.shape and got.shape[0] > 0 \
+                and torch.isfinite(got.detach().double()).all() \
+                and (got.detach().double()[0] - expected[0]).abs().max() < 1e-9:
+            return problem + " (row 0 is right: check which layers each later row randomizes)"
+        return problem
+
+    return run_check("check_cascading_randomization", fn, _cascading_reference, cases, mistakes=mistakes,
+                     compare_fn=diagnose,
+                     hint="reference = method(model, x, t).abs().sum(1); for k in range(len(layers)): "
+                          "maps = method(ev.randomize_layers(model, layers[:k + 1], seed=0), x, t).abs().sum(1); "
+                          "Spearman per image with scipy.stats.rankdata(..., axis=1) (average ranks), then the "
+                          "Pearson correlation of the ranks.")
 
 
 # ------------------------------------------------------------------------------------ channel removal

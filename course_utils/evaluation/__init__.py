@@ -13,6 +13,9 @@
   ``model_randomization_test`` and ``summarize_correlations``.
 * ``methods`` – ``course_methods(layer)``: every course attribution method under one name each, plus the
   ``random_attribution`` baseline.
+* ``stats`` – ``compare_methods`` (mean ± standard error over images, paired bootstrap interval of the
+  difference to the random map, a verdict), ``bootstrap_interval``, ``sign_test`` (a handful of images),
+  ``format_scores`` (the text table).
 * ``plots`` – ``draw_box``, ``plot_curves``.
 
 Maps are N×C×H×W (or N×H×W); where a ranking or a maximum is needed, channels are summed first
@@ -26,10 +29,11 @@ from .localization import (CANVAS_SIZE, LOCALIZATION_CHECKPOINT, PHOTO_BOXES, bo
 from .maps import sum_channels
 from .methods import course_methods, random_attribution
 from .plots import draw_box, plot_curves
+from .stats import Comparison, bootstrap_interval, compare_methods, format_scores, sign_test
 from .sanity import (map_rank_correlation, model_randomization_test, parameter_layers, randomize_layers,
                      randomized_models, rank_correlation, summarize_correlations)
 
-__all__ = ["CANVAS_SIZE", "LOCALIZATION_CHECKPOINT", "PHOTO_BOXES", "auc", "box_mask", "course_methods",
+__all__ = ["CANVAS_SIZE", "Comparison", "bootstrap_interval", "compare_methods", "format_scores", "sign_test", "LOCALIZATION_CHECKPOINT", "PHOTO_BOXES", "auc", "box_mask", "course_methods",
            "deletion_curve", "draw_box", "insertion_curve", "localization_cnn", "make_localization_dataset",
            "map_rank_correlation", "mass_inside_box", "model_randomization_test", "parameter_layers",
            "perturbation_curve", "pixel_order", "probability", "plot_curves", "pointing_game", "random_attribution",

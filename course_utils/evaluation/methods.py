@@ -6,7 +6,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..validation import check_bool, check_model_inputs, integer, positive_int
+from ..validation import check_bool, check_model_inputs, integer, one_of, positive_int
 
 
 def random_attribution(model: nn.Module, inputs: torch.Tensor, target=None, seed: int = 0) -> torch.Tensor:
@@ -18,11 +18,14 @@ def random_attribution(model: nn.Module, inputs: torch.Tensor, target=None, seed
 
 
 def course_methods(layer: str | nn.Module, occlusion_window: int = 4, occlusion_stride: int = 2, ig_steps: int = 32,
-                   smoothgrad_samples: int = 25, with_random: bool = True) -> dict[str, Callable]:
+                   smoothgrad_samples: int = 25, with_random: bool = True, ig_rule: str = "gauss_legendre",
+                   ig_scan_steps: int | None = None) -> dict[str, Callable]:
     """Every attribution method of the course as ``name -> method(model, inputs, target)``, ready to compare.
 
     ``layer`` is the conv layer for CAM and Grad-CAM (``"relu4"`` for FashionCNN, ``"_head_act"`` for
-    EfficientNet-Lite0; a name or the module); the occlusion window/stride are in pixels. Results are
+    EfficientNet-Lite0; a name or the module); the occlusion window/stride are in pixels; integrated gradients
+    uses ``ig_steps`` gradients placed by ``ig_rule`` (``"adaptive"``: after a forward scan of ``ig_scan_steps``
+    + 1 points, see ``course_utils.attribution.integrated_gradients``). Results are
     N×C×H×W (CAM, Grad-CAM: N×1×H×W). With ``with_random`` a ``"random"`` map is added as the floor every
     method should beat.
     """
@@ -34,13 +37,20 @@ def course_methods(layer: str | nn.Module, occlusion_window: int = 4, occlusion_
     ig_steps, smoothgrad_samples = positive_int(ig_steps, "ig_steps"), positive_int(smoothgrad_samples,
                                                                                    "smoothgrad_samples")
     check_bool(with_random, "with_random")
+    from ..attribution.quadrature import ALL_RULES
+    one_of(ig_rule, "ig_rule", ALL_RULES)
+    ig_options = {"steps": ig_steps, "rule": ig_rule}
+    if ig_scan_steps is not None:
+        if ig_rule != "adaptive":
+            raise ValueError(f"ig_scan_steps: only ig_rule='adaptive' scans the path, got ig_rule={ig_rule!r}")
+        ig_options["scan_steps"] = positive_int(ig_scan_steps, "ig_scan_steps")
     methods: dict[str, Callable] = {
         "saliency": lambda m, x, t: A.saliency(m, x, t),
         "input×gradient": lambda m, x, t: A.input_x_gradient(m, x, t),
         "SmoothGrad": lambda m, x, t: A.smoothgrad(m, x, t, n_samples=smoothgrad_samples),
         "guided backprop": lambda m, x, t: A.guided_backprop(m, x, t),
         "deconvnet": lambda m, x, t: A.deconvnet(m, x, t),
-        "integrated gradients": lambda m, x, t: A.integrated_gradients(m, x, t, steps=ig_steps),
+        "integrated gradients": lambda m, x, t: A.integrated_gradients(m, x, t, **ig_options),
         "occlusion": lambda m, x, t: A.occlusion(m, x, t, window=occlusion_window, stride=occlusion_stride),
         "CAM": lambda m, x, t: A.cam(m, x, t, layer=layer),
         "Grad-CAM": lambda m, x, t: A.grad_cam(m, x, t, layer=layer),
