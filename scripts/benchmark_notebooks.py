@@ -36,9 +36,9 @@ def notebooks(paths: list[Path]) -> list[Path]:
     return [p.resolve() for p in (paths or default)]
 
 
-def run(path: Path) -> tuple[nbformat.NotebookNode, float, list[dict]]:
+def run(path: Path, explorers: bool = True) -> tuple[nbformat.NotebookNode, float, list[dict]]:
     """Execute ``path`` in a fresh kernel: (the executed notebook, seconds from kernel start to the end of its
-    last cell, one report per explorer from ``time_explorers``)."""
+    last cell, one report per explorer from ``time_explorers`` — none with ``explorers=False``)."""
     nb = nbformat.read(path, as_version=4)
     # store_widget_state=True: nbclient 0.11 raises KeyError when an explorer's Output widget receives output
     # without it (the collected state is for the caller to drop)
@@ -49,6 +49,8 @@ def run(path: Path) -> tuple[nbformat.NotebookNode, float, list[dict]]:
         for index, cell in enumerate(nb.cells):
             client.execute_cell(cell, index)
         seconds = time.perf_counter() - start
+        if not explorers:
+            return nb, seconds, []
         nb.cells.append(nbformat.v4.new_code_cell(PROBE))        # run after the notebook, then removed
         client.execute_cell(nb.cells[-1], len(nb.cells) - 1, store_history=False)
         probe = nb.cells.pop()

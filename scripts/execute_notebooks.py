@@ -3,9 +3,9 @@
 This is how committed outputs are made (run it on an idle machine): inline figures, progress bars off
 (COURSE_PROGRESS=0), no saved widget state (the explorers show their note where no kernel draws them).
 Cells that print to stderr are listed, so a warning is never committed unnoticed. Each notebook's time and
-its explorers' update times are printed as ``scripts/benchmark_notebooks.py`` reports them.
+with ``--explorers``, its explorers' update times are printed as ``scripts/benchmark_notebooks.py`` reports them.
 
-Usage: python scripts/execute_notebooks.py [NOTEBOOK ...]   (default: every lecture and solution)
+Usage: python scripts/execute_notebooks.py [--explorers] [NOTEBOOK ...]   (default: every lecture and solution)
 """
 from __future__ import annotations
 
@@ -22,9 +22,10 @@ from benchmark_notebooks import notebooks, report, run  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--explorers", action="store_true", help="also time every explorer update")
     args = parser.parse_args()
     for path in notebooks(args.notebooks):
-        nb, seconds, explorers = run(path)
+        nb, seconds, explorers = run(path, args.explorers)
         nb.metadata.pop("widgets", None)
         for cell in nb.cells:
             cell.get("metadata", {}).pop("execution", None)
