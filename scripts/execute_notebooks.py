@@ -2,7 +2,7 @@
 
 This is how committed outputs are made (run it on an idle machine): inline figures, progress bars off
 (COURSE_PROGRESS=0), no saved widget state (the explorers show their note where no kernel draws them).
-Cells that print to stderr are listed, so a warning is never committed unnoticed. Each notebook's time and
+Cells that print to stderr are listed, so a warning is never committed unnoticed. Each notebook's time is printed and,
 with ``--explorers``, its explorers' update times are printed as ``scripts/benchmark_notebooks.py`` reports them.
 
 Usage: python scripts/execute_notebooks.py [--explorers] [NOTEBOOK ...]   (default: every lecture and solution)
