@@ -1,6 +1,7 @@
 """Notebook hygiene: run top to bottom from a clean kernel, light, with the lesson's rhythm and slide marks.
 
 The notebooks are read as git has committed them: what a student runs or saves in JupyterLab never fails here."""
+import re
 from pathlib import Path
 
 import nbformat
@@ -34,6 +35,39 @@ def test_committed_executed_in_order_without_errors(path):
     assert not errors, f"committed with errors: {errors}"
     size = len(committed_text(path).encode())
     assert size < 1_500_000, f"{size / 1e6:.1f} MB: make the figures smaller"
+
+
+SECONDS = re.compile(r"\d\s(s|ms|seconds?)\b(?!=)|\d(ms|seconds?)\b|\d\.\d+s\b")   # "78.4 s", "16.5 ms", "2 seconds"
+PROGRESS_BAR = re.compile(r"\d+%\||it/s\]|s/it\]")
+
+
+def printed(cell):
+    return "".join(o.get("text", "") if o.output_type == "stream" else "".join(o.get("data", {}).get("text/plain", ""))
+                   for o in cell.get("outputs", []))
+
+
+# rewritten on the branch wip/lectures-06-10 (issues 19 and 21), not yet executed: strict, so that the mark must go
+# when their refreshed outputs land
+NOT_YET_REFRESHED = {"lectures/06_integrated_gradients", "lectures/10_evaluating_explanations"}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="outputs not refreshed yet"))
+                                  if f"{p.parent.name}/{p.stem}" in NOT_YET_REFRESHED else p for p in EXECUTED],
+                         ids=ids(EXECUTED))
+def test_no_absolute_seconds_progress_bars_or_warnings_committed(path):
+    """Seconds depend on the machine (a ratio measured in one run says what speed teaches); a committed tqdm bar
+    is frozen where the run left it; a warning in a committed output is noise a student learns to ignore."""
+    nb = committed(path)
+    seconds = [f"cell {i}: {m.group(0)!r} in {text[max(0, m.start() - 30):m.end()]!r}"
+               for i, c in enumerate(nb.cells) for text in [c.source if c.cell_type == "markdown" else printed(c)]
+               for m in SECONDS.finditer(text)]
+    assert not seconds, "absolute times (print a ratio instead; time explorers with scripts/benchmark_notebooks.py):\n" \
+        + "\n".join(seconds)
+    bars = [i for i, c in enumerate(nb.cells) if PROGRESS_BAR.search(printed(c))]
+    assert not bars, f"progress bars in cells {bars}: loop with course_utils.progress, execute with scripts/execute_notebooks.py"
+    stderr = [i for i, c in enumerate(nb.cells) for o in c.get("outputs", [])
+              if o.output_type == "stream" and o.name == "stderr"]
+    assert not stderr, f"cells {stderr} wrote to stderr (a warning?): fix its cause, then execute again"
 
 
 @pytest.mark.parametrize("path", LECTURES, ids=ids(LECTURES))
