@@ -75,6 +75,16 @@ class Comparison:
         return f"{self.mean:.2f} ± {self.stderr:.2f}"
 
 
+def _check_scores(scores, reference, higher_is_better) -> None:
+    """The arguments every comparison with a reference method shares, checked."""
+    if not isinstance(scores, dict) or not scores:
+        raise TypeError(f"scores: expected a non-empty dict {{method name: N per-image scores}}, got "
+                        f"{type(scores).__name__}")
+    if not isinstance(reference, str) or reference not in scores:
+        raise ValueError(f"reference: expected one of the methods {list(scores)}, got {reference!r}")
+    check_bool(higher_is_better, "higher_is_better")
+
+
 def compare_methods(scores: dict, reference: str = "random", higher_is_better: bool = True,
                     confidence: float = 0.95, n_resamples: int = 4000, seed: int = 0) -> dict[str, Comparison]:
     """Every method against ``reference``, image by image: ``scores`` maps a name to N per-image scores.
@@ -84,12 +94,7 @@ def compare_methods(scores: dict, reference: str = "random", higher_is_better: b
     when ``higher_is_better``), ``"worse"`` if entirely on the bad side, else ``"no difference"``: these N
     images cannot tell the two apart.
     """
-    if not isinstance(scores, dict) or not scores:
-        raise TypeError(f"scores: expected a non-empty dict {{method name: N per-image scores}}, got "
-                        f"{type(scores).__name__}")
-    if not isinstance(reference, str) or reference not in scores:
-        raise ValueError(f"reference: expected one of the methods {list(scores)}, got {reference!r}")
-    check_bool(higher_is_better, "higher_is_better")
+    _check_scores(scores, reference, higher_is_better)
     values = {name: _values(v, f"scores[{name!r}]") for name, v in scores.items()}
     for name, v in values.items():
         if v.ndim != 1:
@@ -147,12 +152,7 @@ def sign_test(scores: dict, reference: str = "random", higher_is_better: bool = 
     strictly better than ``reference``, and the one-sided sign-test p-value P(at least that many wins if each
     image were a fair coin flip) = Σ_{i ≥ wins} C(n, i) / 2ⁿ. With 4 images even 4 wins give p = 1/16."""
     from math import comb
-    if not isinstance(scores, dict) or not scores:
-        raise TypeError(f"scores: expected a non-empty dict {{method name: N per-image scores}}, got "
-                        f"{type(scores).__name__}")
-    if not isinstance(reference, str) or reference not in scores:
-        raise ValueError(f"reference: expected one of the methods {list(scores)}, got {reference!r}")
-    check_bool(higher_is_better, "higher_is_better")
+    _check_scores(scores, reference, higher_is_better)
     ref = _values(scores[reference], f"scores[{reference!r}]")
     out = {}
     for name, v in scores.items():
