@@ -18,7 +18,7 @@ def test_doctor_all_good(capsys):
     assert doctor.main() == 0
     out = capsys.readouterr().out
     assert "Fashion-MNIST: 4 files, SHA256 match" in out and "coffee photo → espresso" in out
-    assert "3 checkpoints: SHA256 match" in out and "9 photos" in out
+    assert "5 checkpoints: SHA256 match" in out and "9 photos" in out
     assert out.count("✅") == len(doctor.CHECKS) and "All good" in out
 
 

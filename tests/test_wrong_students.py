@@ -1995,7 +1995,11 @@ def rollout_transposed(attentions):
 
 # ============================================================================================ tests
 _BY_ID = {ex.id: ex for ex in EXERCISES}
-_CASES = [(check_id, what, fn, phrase) for check_id, entries in WRONG.items() for what, fn, phrase in entries]
+# checks whose exercise (solutions/10) is on the branch wip/lectures-06-10, not on main yet: their wrong students
+# run once the exercise lands (test_counts fails until this set is emptied then)
+AWAITING_EXERCISE = {"check_insertion_curve", "check_cascading_randomization"}
+_CASES = [(check_id, what, fn, phrase) for check_id, entries in WRONG.items() for what, fn, phrase in entries
+          if check_id not in AWAITING_EXERCISE]
 
 
 @pytest.mark.parametrize("check_id, what, fn, phrase", _CASES, ids=[f"{c[0]}-{c[1]}" for c in _CASES])
@@ -2009,6 +2013,6 @@ def test_wrong_student_gets_the_specific_message(check_id, what, fn, phrase):
 def test_counts():
     """At least three wrong students per check of lectures 01–11 (lecture 13's live in test_blackbox.py),
     and no entry for a check that does not exist."""
-    assert set(WRONG) <= set(_BY_ID), sorted(set(WRONG) - set(_BY_ID))
+    assert set(WRONG) - set(_BY_ID) == AWAITING_EXERCISE, sorted(set(WRONG) - set(_BY_ID))
     few = {ex.id: len(WRONG.get(ex.id, [])) for ex in EXERCISES if ex.notebook <= "11" and len(WRONG.get(ex.id, [])) < 3}
     assert not few, f"checks with fewer than three wrong students: {few}"
