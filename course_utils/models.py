@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import DATA_DIR, sha256
-from .validation import check_bool, check_finite, positive_int
+from .validation import check_bool, check_finite, one_image, positive_int
 
 CHECKPOINT_DIR = DATA_DIR / "models"
 CHECKPOINT_SUMS = "SHA256SUMS"          # in CHECKPOINT_DIR, "<sha256>  <file name>" per line (sha256sum's format)
@@ -367,16 +367,9 @@ def preprocess(image: np.ndarray, model: nn.Module, size: int | None = None) -> 
 
 def deprocess(x: torch.Tensor, model: nn.Module) -> np.ndarray:
     """Inverse of ``preprocess``: a 1×C×H×W or C×H×W tensor → H×W×3 (or H×W) uint8 image for display."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x: expected a tensor 1×C×H×W or C×H×W, got {type(x).__name__}")
+    x = one_image(x, "x")
     if x.is_floating_point():
         check_finite(x, "x")
-    if x.ndim == 4:
-        if x.shape[0] != 1:
-            raise ValueError(f"x: expected one image (1×C×H×W), got {tuple(x.shape)}")
-        x = x[0]
-    if x.ndim != 3:
-        raise ValueError(f"x: expected C×H×W or 1×C×H×W, got {tuple(x.shape)}")
     mean, std, _ = _norm_stats(model)
     x = x.detach().cpu().float() * torch.tensor(std).view(-1, 1, 1) + torch.tensor(mean).view(-1, 1, 1)
     img = (x.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .validation import one_image
+
 SIGNED_CMAP = "RdBu_r"
 MAGNITUDE_CMAP = "inferno"
 
@@ -19,12 +21,8 @@ def to_numpy_image(x) -> np.ndarray:
     """A tensor C×H×W / 1×C×H×W / H×W or an array H×W(×C) → H×W or H×W×3 NumPy array for imshow."""
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().float()
-        if x.ndim == 4:
-            if x.shape[0] != 1:
-                raise ValueError(f"x: expected one image, got a batch of shape {tuple(x.shape)}")
-            x = x[0]
-        if x.ndim == 3:
-            x = x.permute(1, 2, 0)
+        if x.ndim >= 3:
+            x = one_image(x, "x").permute(1, 2, 0)
         x = x.numpy()
     x = np.asarray(x)
     if x.ndim == 3 and x.shape[2] == 1:

@@ -6,6 +6,7 @@ value, so a caller writes ``x = check_images(x, "inputs", model=model)`` and use
 * ``check_images(x, name, channels=None, model=None, allow_empty=False, ndim=4)`` – a finite float32
   N×C×H×W tensor (float64/float16 are cast to float32; integer images are an error with a hint).
 * ``check_finite(t, name)`` – no NaN or ±inf.
+* ``one_image(x, name)`` – a tensor C×H×W or 1×C×H×W → C×H×W (one image, e.g. to display).
 * ``positive_int(v, name, minimum=1)`` – an int ≥ ``minimum`` (bools rejected); ``positive_float``.
 * ``one_of(v, name, options)`` – one of a few strings.
 * ``resolve_layer(model, layer)`` – a layer given by name or as the module itself → (name, module).
@@ -129,6 +130,21 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module, name: str = "layer")
                          + (f"; did you mean one of {close}?" if close else
                             f"; its top-level layers are {[n for n, _ in model.named_children()]}"))
     return layer, modules[layer]
+
+
+def one_image(x, name: str) -> torch.Tensor:
+    """``x`` (a tensor C×H×W or 1×C×H×W) as C×H×W: the batch of one dropped. A batch of several images or
+    another rank raises ValueError naming ``name``; dtype and values are not checked here."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a tensor C×H×W or 1×C×H×W, got {type(x).__name__}")
+    if x.ndim == 4:
+        if x.shape[0] != 1:
+            raise ValueError(f"{name}: expected one image 1×C×H×W, got a batch of shape {tuple(x.shape)} "
+                             f"(pass {name}[i:i+1] for image i)")
+        x = x[0]
+    if x.ndim != 3:
+        raise ValueError(f"{name}: expected a tensor C×H×W or 1×C×H×W, got shape {tuple(x.shape)}")
+    return x
 
 
 def check_tensor(x, name: str, layouts: str | Iterable[str], allow_empty: bool = False) -> torch.Tensor:

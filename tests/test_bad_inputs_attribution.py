@@ -22,6 +22,7 @@ A = importlib.import_module("course_utils.attribution")
 H = importlib.import_module("course_utils.hooks")
 M = importlib.import_module("course_utils.models")
 D = importlib.import_module("course_utils.data")
+V_ = importlib.import_module("course_utils.validation")
 
 
 # ------------------------------------------------------------------------------------------------ models
@@ -328,6 +329,18 @@ bad("preprocess: size True", lambda: M.preprocess(torch.zeros(8, 8, 3, dtype=tor
 bad("deprocess: NaN", lambda: M.deprocess(nan_x()[1:], M.fashion_cnn(pretrained=False)), V, "x")
 bad("deprocess: two images", lambda: M.deprocess(X, M.fashion_cnn(pretrained=False)), V, "x")
 bad("deprocess: a list", lambda: M.deprocess([[0.0]], M.fashion_cnn(pretrained=False)), T, "x")
+bad("deprocess: rank 2", lambda: M.deprocess(torch.zeros(28, 28), M.fashion_cnn(pretrained=False)), V, "x")
+bad("one_image: a batch of two", lambda: V_.one_image(torch.zeros(2, 3, 4, 4), "picture"), V, "picture")
+bad("one_image: rank 5", lambda: V_.one_image(torch.zeros(1, 1, 3, 4, 4), "picture"), V, "picture")
+bad("one_image: an array", lambda: V_.one_image(torch.zeros(3, 4, 4).numpy(), "picture"), T, "picture")
+
+
+def test_one_image_drops_a_batch_of_one_and_keeps_the_pixels():
+    x = torch.rand(3, 5, 4)
+    assert V_.one_image(x, "x") is x
+    assert torch.equal(V_.one_image(x[None], "x"), x)
+
+
 bad("input_range: channels True", lambda: M.input_range(MODEL, True), T, "channels")
 bad("input_range: channels 0", lambda: M.input_range(MODEL, 0), V, "channels")
 bad("torchvision_model: unknown", lambda: M.torchvision_model("resnet"), V, "name")

@@ -18,7 +18,7 @@ import numbers
 import numpy as np
 import torch
 
-from ..validation import check_finite, check_images, one_of, positive_float, positive_int
+from ..validation import check_finite, check_images, one_image, one_of, positive_float, positive_int
 from .explanation import as_float64
 
 __all__ = ["slic_segments", "square_patches", "check_segments", "paint", "segment_totals"]
@@ -56,13 +56,7 @@ def check_segments(segments, height: int, width: int, name: str = "segments") ->
 def _as_pixels(image) -> np.ndarray:
     """An image for SLIC → H×W×C float array in [0, 1] (uint8 is divided by 255)."""
     if isinstance(image, torch.Tensor):
-        if image.ndim == 4:
-            if image.shape[0] != 1:
-                raise ValueError(f"image: expected one image 1×C×H×W, got a batch of shape {tuple(image.shape)}")
-            image = image[0]
-        if image.ndim != 3:
-            raise ValueError(f"image: expected a tensor C×H×W or 1×C×H×W, got shape {tuple(image.shape)}")
-        x = check_images(image, "image", ndim=3).cpu()
+        x = check_images(one_image(image, "image"), "image", ndim=3).cpu()
         if float(x.min()) < 0 or float(x.max()) > 1:
             raise ValueError("image: a tensor must hold pixels in [0, 1]; for a normalized model input use "
                              "models.deprocess(x, model) first")

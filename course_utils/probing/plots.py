@@ -13,7 +13,7 @@ from matplotlib.patches import Rectangle
 
 from ..hooks import ReceptiveField
 from ..plotting import MAGNITUDE_CMAP, SIGNED_CMAP, clip_limit
-from ..validation import check_images, check_tensor, integer, one_of, positive_float, positive_int
+from ..validation import check_images, check_tensor, integer, one_image, one_of, positive_float, positive_int
 from .filters import normalize_filters
 from .receptive import _check_rf, crop_patch, receptive_field_box, receptive_field_patches
 from .topk import ProbeResult
@@ -77,11 +77,7 @@ def show_feature_maps(activation: torch.Tensor, channels: Sequence[int] | None =
     """
     activation = check_tensor(activation.detach() if isinstance(activation, torch.Tensor) else activation,
                               "activation", ("C×H×W", "1×C×H×W"))
-    if activation.ndim == 4:
-        if activation.shape[0] != 1:
-            raise ValueError(f"activation: expected one feature map, got a batch {tuple(activation.shape)}")
-        activation = activation[0]
-    maps = activation.cpu()
+    maps = one_image(activation, "activation").cpu()
     channels = list(range(min(len(maps), 16))) if channels is None else [integer(c, "channels") for c in channels]
     if not channels or not all(0 <= c < len(maps) for c in channels):
         raise ValueError(f"channels: expected a non-empty list of indices in [0, {len(maps) - 1}], got {channels}")
