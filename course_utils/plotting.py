@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .validation import one_image
+from .validation import integer, one_image, positive_float
 
 SIGNED_CMAP = "RdBu_r"
 MAGNITUDE_CMAP = "inferno"
@@ -39,19 +39,20 @@ def clip_limit(values: np.ndarray, percentile: float = 99.0) -> float:
 
 
 def show_map(attribution, ax=None, signed: bool | None = None, image=None, percentile: float = 99.0,
-             title: str | None = None, alpha: float = 0.6, colorbar: bool = False):
+             title: str | None = None, alpha: float = 0.6, colorbar: bool = False, limit: float | None = None):
     """Draw one attribution map (H×W, 1×H×W, C×H×W summed over channels) and return the Axes.
 
     ``signed`` defaults to whether the map has negative values; signed maps are drawn with a diverging
-    colormap on [−L, L], magnitudes on [0, L], L the ``percentile`` of |map|. With ``image`` the map is
-    overlaid on it (image in grey underneath).
+    colormap on [−L, L], magnitudes on [0, L], L the ``percentile`` of |map| — or ``limit`` when given (pass
+    one ``limit`` to several maps to draw them on one colour scale). With ``image`` the map is overlaid on it
+    (image in grey underneath).
     """
     m = to_numpy_image(attribution)
     if m.ndim == 3:
         m = m.sum(2)
     if signed is None:
         signed = bool((m < 0).any())
-    lim = clip_limit(m, percentile)
+    lim = clip_limit(m, percentile) if limit is None else positive_float(limit, "limit")
     ax = ax or plt.subplots(figsize=(3, 3))[1]
     if image is not None:
         img = to_numpy_image(image)
@@ -101,11 +102,14 @@ def show_images(images: Sequence, titles: Sequence[str] | None = None, ncols: in
     return fig
 
 
-def show_class_map(labels, class_names, ax=None, image=None, max_classes: int = 6, title: str | None = None):
+def show_class_map(labels, class_names, ax=None, image=None, max_classes: int = 6, title: str | None = None,
+                   classes: Sequence[int] | None = None):
     """Draw a map of class indices over an image, one colour per class: a pixel map H×W (e.g.
     ``grid_to_pixels(outputs.argmax(-1), H, W, window, stride, mode="nearest")``, the most likely class with
     the occluder nearest to each pixel) or a coarse grid stretched over the image, with a legend naming the ``max_classes`` most frequent
-    classes (the rest grouped as "other"). Returns the Axes."""
+    classes (the rest grouped as "other"). Colours go by frequency within this map, unless ``classes`` (at
+    most 10 distinct class indices) fixes them: the k-th listed class gets the k-th colour, in every panel
+    given the same list, and classes not listed are grey "other". Returns the Axes."""
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
@@ -114,11 +118,22 @@ def show_class_map(labels, class_names, ax=None, image=None, max_classes: int = 
         raise ValueError(f"labels: expected a 2-d grid of class indices, got shape {tuple(lab.shape)}")
     ids, counts = lab.unique(return_counts=True)
     order = ids[counts.argsort(descending=True)].tolist()
-    shown = order[:max_classes]
+    if classes is None:
+        shown, palette = order[:max_classes], list(range(min(len(order), max_classes)))
+    else:
+        if isinstance(classes, (str, bytes)) or not isinstance(classes, Sequence):
+            raise TypeError(f"classes: expected a list of class indices, got {type(classes).__name__}")
+        fixed = [integer(c, "classes") for c in classes]
+        if not fixed or len(set(fixed)) != len(fixed) or len(fixed) > 10:
+            raise ValueError(f"classes: expected 1 to 10 distinct class indices, got {fixed}")
+        if min(fixed) < 0 or max(fixed) >= len(class_names):
+            raise ValueError(f"classes: indices must lie in [0, {len(class_names) - 1}], got {fixed}")
+        shown = [c for c in order if c in fixed]
+        palette = [fixed.index(c) for c in shown]
     codes = torch.full_like(lab, len(shown))
     for k, cls in enumerate(shown):
         codes[lab == cls] = k
-    colours = list(plt.get_cmap("tab10").colors[:len(shown)]) + [(0.6, 0.6, 0.6)]
+    colours = [plt.get_cmap("tab10").colors[k] for k in palette] + [(0.6, 0.6, 0.6)]
     ax = ax or plt.subplots(figsize=(3.5, 3))[1]
     extent = None
     if image is not None:
