@@ -232,7 +232,7 @@ def ig_completeness_photos(rule, steps):
 
 
 for _steps in (16, 32, 64):
-    for _rule in ("trapezoid", "gauss_legendre", "adaptive"):
+    for _rule in ("trapezoid", "gauss_legendre", "adaptive", "adaptive_simpson"):
         BENCHMARKS[f"integrated gradients completeness: {_rule}, {_steps} gradients, course photos"] = \
             ig_completeness_photos(_rule, _steps)
 

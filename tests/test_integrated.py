@@ -550,3 +550,126 @@ def test_adaptive_bad_input(call, error, words):
     with pytest.raises(error, match=words):
         call()
 
+
+
+# ------------------------------------------------------------------------------ adaptive Simpson
+from course_utils.attribution import simpson_errors, simpson_pieces, split_points  # noqa: E402
+import course_utils.attribution.integrated as integrated_module  # noqa: E402
+
+
+def test_simpson_pieces_are_composite_simpson_exact_for_piecewise_cubics():
+    edges = torch.tensor([0.0, 0.1, 0.15, 0.6, 1.0], dtype=torch.float64)
+    alphas, weights = simpson_pieces(edges)
+    assert alphas.shape == weights.shape == (9,)
+    assert torch.equal(alphas[::2], edges) and torch.allclose(alphas[1::2], (edges[1:] + edges[:-1]) / 2)
+    h = edges.diff()
+    assert torch.allclose(weights[1::2], 4 * h / 6)                            # midpoints: 4h/6
+    assert torch.allclose(weights[2:-1:2], (h[:-1] + h[1:]) / 6)               # shared edges: both h/6
+    assert math.isclose(weights.sum().item(), 1.0, rel_tol=1e-14)
+    # a continuous piecewise cubic (a cubic plus a kink (α − 0.15)³₊ at an edge): integrated exactly
+    c = torch.randn(5, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    f = lambda t: c[0] + c[1] * t + c[2] * t ** 2 + c[3] * t ** 3 + c[4] * (t - 0.15).clamp_min(0) ** 3  # noqa: E731
+    exact = c[0] + c[1] / 2 + c[2] / 3 + c[3] / 4 + c[4] * 0.85 ** 4 / 4
+    assert math.isclose((weights * f(alphas)).sum().item(), exact.item(), rel_tol=1e-12)
+    kink_inside = lambda t: (t - 0.3).clamp_min(0) ** 3                     # noqa: E731  (0.3 is no edge)
+    assert not math.isclose((weights * kink_inside(alphas)).sum().item(), 0.7 ** 4 / 4, rel_tol=1e-6)
+    ab, wb = simpson_pieces(torch.stack([edges, torch.tensor([0, 0.5, 0.7, 0.9, 1.0], dtype=torch.float64)]))
+    assert torch.equal(ab[0], alphas) and torch.equal(wb[0], weights) and ab.shape == (2, 9)
+
+
+def test_simpson_errors_are_the_exact_error_of_each_interval():
+    alphas, weights = simpson_pieces([0.0, 0.5, 1.0])
+    F, g = alphas ** 5 / 5, alphas ** 4                                       # g = dF/dα, a quartic
+    err = simpson_errors(alphas, F, g)
+    # Simpson on [a, b] for t⁴ errs by h⁵/2880 · 24 = h⁵/120 (the fourth derivative is 24)
+    assert torch.allclose(err, torch.full((2,), 0.5 ** 5 / 120, dtype=torch.float64), rtol=1e-12)
+    assert math.isclose(err.sum().item(), ((weights * g).sum() - (F[-1] - F[0])).item(), rel_tol=1e-12)
+    assert torch.allclose(simpson_errors(alphas, alphas ** 4 / 4, alphas ** 3), torch.zeros(2, dtype=torch.float64),
+                          atol=1e-16)                                          # cubics: exact
+
+
+def test_split_points_bisect_the_worst_intervals():
+    alphas, _ = simpson_pieces([0.0, 0.25, 0.5, 1.0])
+    errors = torch.tensor([0.1, -0.3, 0.2], dtype=torch.float64)
+    assert torch.allclose(split_points(alphas, errors, 1), torch.tensor([0.3125, 0.4375], dtype=torch.float64))
+    two = split_points(alphas, errors, 2)
+    assert torch.allclose(two.sort().values, torch.tensor([0.3125, 0.4375, 0.625, 0.875], dtype=torch.float64))
+
+
+def test_adaptive_simpson_is_exact_on_a_linear_model_and_uses_an_odd_budget():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(2 * 3 * 3, 5)).double()
+    x, baseline = torch.randn(3, 2, 3, 3, dtype=torch.float64), torch.randn(3, 2, 3, 3, dtype=torch.float64)
+    got, err, path = integrated_gradients(model, x, 4, baseline=baseline, steps=12, rule="adaptive_simpson",
+                                          return_error=True, return_path=True)
+    assert torch.allclose(got, (x - baseline) * model[1].weight.detach()[4].view(2, 3, 3), atol=1e-14)
+    assert err.abs().max() < 1e-13
+    assert path.gradient_evaluations == 11 and path.forward_evaluations == 0 and path.alphas.shape == (3, 1, 11)
+    assert torch.allclose(path.weights.sum(-1), torch.ones(3, 1, dtype=torch.float64))
+
+
+def test_adaptive_simpson_bisects_where_the_error_is_and_beats_uniform_on_a_steep_sigmoid():
+    model, x = steep_case()
+    with torch.no_grad():
+        change = (model(x) - model(torch.zeros_like(x)))[0, 0].item()
+    errors = {}
+    for steps in (32, 64):
+        ig, e, path = integrated_gradients(model, x, 0, baseline="zeros", steps=steps, rule="adaptive_simpson",
+                                           return_error=True, return_path=True)
+        errors[steps] = abs(e.item())
+        gl = integrated_gradients(model, x, 0, baseline="zeros", steps=steps, rule="gauss_legendre",
+                                  return_error=True)[1].abs().item()
+        assert errors[steps] < 0.1 * gl, (steps, errors[steps], gl)
+        exact = model.w.view(1, 2, 3, 3) * x * change                         # w·x = 1
+        assert torch.allclose(ig, exact * (1 + e / change), rtol=1e-9)
+        # the completeness error is the sum of the intervals' errors, and the nodes crowd round α = 0.03
+        per_interval = simpson_errors(path.alphas[0, 0].double(), path.scores[0, 0].double(),
+                                      path.slopes[0, 0].double())
+        assert math.isclose(per_interval.sum().item(), e.item(), rel_tol=1e-6, abs_tol=1e-12)
+        assert int(((path.alphas - 0.03).abs() < 0.02).sum()) > steps / 4          # 4 % of the path
+    assert errors[64] < 0.001 * change and errors[64] < errors[32]
+
+
+def test_adaptive_simpson_batched_chunked_and_per_image_agree_with_a_naive_loop(monkeypatch):
+    model, x = steep_case(3)
+    x = x * torch.tensor([1.0, 0.2, 3.0], dtype=torch.float64).view(3, 1, 1, 1)   # three different paths
+    kw = dict(baseline="zeros", steps=20, rule="adaptive_simpson", return_error=True, return_path=True)
+    attr, err, path = integrated_gradients(model, x, 0, **kw)
+    assert not torch.allclose(path.alphas[0], path.alphas[1])                 # each input its own nodes
+    naive = torch.zeros_like(x)
+    for n in range(3):
+        for a, w in zip(path.alphas[n, 0].tolist(), path.weights[n, 0].tolist()):
+            p = (a * x[n])[None].requires_grad_(True)
+            (g,) = torch.autograd.grad(model(p)[0, 0], p)
+            naive[n] += w * g[0] * x[n]
+    assert torch.allclose(attr, naive, rtol=1e-12, atol=1e-15)
+    for i in range(3):
+        a, e, p = integrated_gradients(model, x[i:i + 1], 0, **kw)
+        assert torch.allclose(a, attr[i:i + 1], rtol=1e-12, atol=1e-15) and torch.allclose(p.alphas[0], path.alphas[i])
+    for bs in (1, 7):
+        assert torch.allclose(integrated_gradients(model, x, 0, batch_size=bs, **kw)[0], attr, rtol=1e-12, atol=1e-15)
+    monkeypatch.setattr(integrated_module, "GRADIENT_VALUES", 1)               # one path at a time
+    assert torch.allclose(integrated_gradients(model, x, 0, **kw)[0], attr, rtol=1e-12, atol=1e-15)
+    noisy = integrated_gradients(smooth_model(4), torch.rand(2, 3, 5, 5, dtype=torch.float64), 1, baseline="noise",
+                                 n_baselines=2, steps=9, rule="adaptive_simpson", return_path=True)[1]
+    assert noisy.alphas.shape == (2, 2, 9)                                     # every baseline its own path
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: integrated_gradients(fashion_cnn(False), torch.rand(1, 1, 28, 28), 3, rule="adaptive_simpson", steps=2),
+     ValueError, "steps"),
+    (lambda: integrated_gradients(fashion_cnn(False), torch.rand(1, 1, 28, 28), 3, rule="adaptive_simpson",
+                                  scan_steps=8), ValueError, "scan_steps"),
+    (lambda: quadrature(8, "adaptive_simpson"), ValueError, "rule"),
+    (lambda: simpson_pieces([0.0, 0.7, 0.5, 1.0]), ValueError, "edges"),
+    (lambda: simpson_errors(torch.zeros(4), torch.zeros(4), torch.zeros(4)), ValueError, "alphas"),
+    (lambda: simpson_errors([0.0, 0.5, 1.0], torch.zeros(3), torch.zeros(3)), TypeError, "alphas"),
+    (lambda: simpson_errors(torch.zeros(3), torch.zeros(5), torch.zeros(3)), ValueError, "scores"),
+    (lambda: simpson_errors(torch.zeros(3), torch.zeros(3), [0, 0, 0]), TypeError, "slopes"),
+    (lambda: split_points(torch.zeros(5), torch.zeros(3), 1), ValueError, "errors"),
+    (lambda: split_points(torch.zeros(5), torch.zeros(2), 3), ValueError, "k"),
+    (lambda: split_points(torch.zeros(5), torch.zeros(2), True), TypeError, "k"),
+])
+def test_adaptive_simpson_bad_input(call, error, words):
+    with pytest.raises(error, match=words):
+        call()

@@ -12,6 +12,9 @@ rule on [0, 1] with nodes α_k and weights w_k (``attribution.quadrature``):
 * ``rule="adaptive"``: a forward-only scan of F at ``scan_steps + 1`` evenly spaced points of
   each path, then the ``steps`` gradients placed where F changes (``adaptive_quadrature``); the uniform rules
   (``quadrature(steps, rule)``: left/right/midpoint/trapezoid Riemann sums, Gauss–Legendre) stay available.
+* ``rule="adaptive_simpson"``: no scan; composite Simpson on 4 intervals, then, round by round, the
+  intervals whose error is largest are bisected. The error of each interval is known exactly: every
+  gradient pass also returns F, and F(b) − F(a) is the integral Simpson's rule estimates there.
 * ``adaptive_rule(model, inputs, target, ...)`` – the adaptive rule's nodes and weights for each input, without
   computing any gradient (to look at them).
 * ``make_baseline(kind, inputs, model)`` – black, zeros, blurred or uniform-noise baselines.
@@ -34,10 +37,14 @@ from ..models import input_range
 from ..progress import progress
 from ..validation import check_bool, check_images, one_of, positive_float, positive_int
 from ._common import auto_batch_size, batches, check_call, gradients_and_scores
-from .quadrature import ADAPTIVE, ALL_RULES, RULES, adaptive_quadrature, quadrature
+from .quadrature import (ADAPTIVE, ADAPTIVE_SIMPSON, ALL_RULES, RULES, adaptive_quadrature, quadrature,
+                         simpson_errors, simpson_pieces, split_points)
 
 BASELINES = ("black", "zeros", "blur", "noise")
 SCAN_STEPS = 32          # the adaptive rule's default forward scan: 33 points, no backward pass
+SIMPSON_START = 4        # adaptive Simpson: the first partition (4 equal intervals, 9 nodes) …
+SIMPSON_SPLITS = 1       # … then the worst interval of each path bisected per round (2 new gradients)
+GRADIENT_VALUES = 2**25  # adaptive Simpson keeps every node's gradient until the weights are final: ≤ 128 MB
 
 
 def gaussian_blur(inputs: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -152,7 +159,7 @@ class IGPath:
     """What happened along the path, returned by ``integrated_gradients(..., return_path=True)``.
 
     ``alphas``, ``weights``: the quadrature nodes and weights — shape S for a uniform rule (the same for every
-    path), N×B×S for the adaptive rule (each path its own); ``scores``: F(x' + α_k (x − x')) (N×B×S, B
+    path), N×B×S for the adaptive rules (each path its own); ``scores``: F(x' + α_k (x − x')) (N×B×S, B
     baselines); ``slopes``: dF/dα = ∇F · (x − x') at each node (N×B×S). The weighted sum of the slopes,
     averaged over baselines, is Σ_i IG_i — the completeness error is a 1-d quadrature error.
     ``scan_alphas`` (S'+1) and ``scan_scores`` (N×B×(S'+1)): the adaptive rule's forward scan (None otherwise).
@@ -181,6 +188,9 @@ def _check_rule(rule, steps, scan_steps, nodes_per_interval) -> tuple[int, int |
     one_of(rule, "rule", ALL_RULES)
     steps = positive_int(steps, "steps")
     q = positive_int(nodes_per_interval, "nodes_per_interval")
+    if rule == ADAPTIVE_SIMPSON and steps < 3:
+        raise ValueError(f"steps: adaptive Simpson needs at least 3 gradients (the ends and the midpoint of [0, 1]), "
+                         f"got {steps}")
     if rule != ADAPTIVE:
         if scan_steps is not None:
             raise ValueError(f"scan_steps: only rule='adaptive' scans the path; rule={rule!r} has fixed nodes "
@@ -188,6 +198,57 @@ def _check_rule(rule, steps, scan_steps, nodes_per_interval) -> tuple[int, int |
         return steps, None, q
     scan_steps = SCAN_STEPS if scan_steps is None else positive_int(scan_steps, "scan_steps")
     return steps, scan_steps, q
+
+
+def _points(model, base, delta, target, alphas, batch_size, keep_gradients):
+    """F, dF/dα and (optionally) ∇F at x' + α (x − x') for per-path nodes ``alphas`` (N×B×K), in batches."""
+    n, b, k = alphas.shape
+    scores, slopes = base.new_zeros(n, b, k), base.new_zeros(n, b, k)
+    grads = base.new_zeros(n, b, k, *base.shape[2:]) if keep_gradients else None
+    for ii, jj, kk in _path_blocks(n, b, k, batch_size):
+        a = alphas[ii, jj, kk].to(base)[..., None, None, None]
+        points = base[ii, jj, None] + a * delta[ii, jj, None]                # I×B×K×C×H×W
+        of_input = torch.arange(n)[ii].view(-1, 1, 1).expand(points.shape[:3])
+        g, f = gradients_and_scores(model, points.flatten(0, 2), target[of_input.flatten()])
+        g = g.view(points.shape)
+        scores[ii, jj, kk] = f.view(points.shape[:3])
+        slopes[ii, jj, kk] = (g * delta[ii, jj, None]).flatten(3).sum(3)
+        if keep_gradients:
+            grads[ii, jj, kk] = g
+    return scores, slopes, grads
+
+
+def _adaptive_simpson(model, base, delta, target, steps: int, batch_size: int, show_progress: bool):
+    """Adaptive Simpson on every path: (Σ_k w_k ∇F_k N×B×C×H×W, alphas, weights, scores, slopes N×B×S).
+
+    Start with composite Simpson on ``SIMPSON_START`` equal intervals; each round, bisect the
+    ``SIMPSON_SPLITS`` intervals of each path whose ``simpson_errors`` are largest (2 new gradients each),
+    until ``steps`` gradients are used (S = the largest odd number ≤ ``steps``, at least 3). Paths are
+    done a few at a time so that the kept gradients stay under ``GRADIENT_VALUES`` numbers.
+    """
+    n, b = base.shape[:2]
+    start = max(1, min(SIMPSON_START, (steps - 1) // 2))
+    total = 2 * start + 1 + 2 * ((steps - 2 * start - 1) // 2)                  # gradients per path
+    per_chunk = max(1, GRADIENT_VALUES // (b * total * math.prod(base.shape[2:])))
+    first = simpson_pieces(torch.linspace(0, 1, start + 1, dtype=torch.float64))[0]
+    results = []
+    for sl in progress(list(batches(n, per_chunk)), enabled=show_progress, desc="IG (adaptive Simpson)"):
+        bs, ds, m = base[sl], delta[sl], len(range(n)[sl])
+        alphas = first.expand(m, b, -1).contiguous()
+        scores, slopes, grads = _points(model, bs, ds, target[torch.arange(n)[sl]], alphas, batch_size, True)
+        while alphas.shape[-1] < total:
+            k = min(SIMPSON_SPLITS, (total - alphas.shape[-1]) // 2)
+            new = split_points(alphas, simpson_errors(alphas, scores.double(), slopes.double()), k)
+            f, g, gr = _points(model, bs, ds, target[torch.arange(n)[sl]], new, batch_size, True)
+            order = torch.cat([alphas, new], -1).argsort(-1)
+            alphas = torch.cat([alphas, new], -1).gather(-1, order)
+            scores, slopes = (torch.cat(pair, -1).gather(-1, order) for pair in ((scores, f), (slopes, g)))
+            gathered = order.view(*order.shape, *[1] * (grads.ndim - 3)).expand(*order.shape, *grads.shape[3:])
+            grads = torch.cat([grads, gr], 2).gather(2, gathered)
+        weights = simpson_pieces(alphas[..., ::2])[1]                         # the final partition's weights
+        grad_sum = (weights.to(grads)[..., None, None, None] * grads).sum(2)
+        results.append((grad_sum, alphas, weights, scores, slopes))
+    return tuple(torch.cat(parts) for parts in zip(*results))
 
 
 def _scan(model: nn.Module, base: torch.Tensor, delta: torch.Tensor, target, scan_steps: int,
@@ -240,11 +301,14 @@ def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target,
     ``baseline``: a name (``"black"``, ``"zeros"``, ``"blur"``, ``"noise"``; see ``make_baseline``), a
     number, a tensor (N×C×H×W, 1×C×H×W or C×H×W), or a list of these, whose attributions are averaged.
     With ``"noise"``, ``n_baselines`` noise images (seeded by ``seed``) are averaged.
-    ``steps``: the number of gradient evaluations per path (m; the trapezoid rule uses m + 1).
+    ``steps``: the number of gradient evaluations per path (m; the trapezoid rule uses m + 1, adaptive
+    Simpson the largest odd number ≤ m).
     ``rule``: ``"adaptive"`` scans F at ``scan_steps + 1`` evenly spaced points of each path with forward
     passes only (default 32 + 1; no backward pass, about a third of a gradient's cost each), then puts the
     ``steps`` nodes where F changes, ``nodes_per_interval`` Gauss–Legendre nodes per interval
-    (``adaptive_quadrature``); ``"left"``, ``"right"``, ``"midpoint"``, ``"trapezoid"``, ``"gauss_legendre"``
+    (``adaptive_quadrature``); ``"adaptive_simpson"`` starts from Simpson's rule on 4 intervals and
+    bisects, round by round, the intervals whose exactly known error is largest (``simpson_errors``);
+    ``"left"``, ``"right"``, ``"midpoint"``, ``"trapezoid"``, ``"gauss_legendre"``
     use the same nodes on every path (``quadrature``). All path points, of all inputs and baselines, are
     evaluated ``batch_size`` at a time (``None``: as many as fit ``VALUES_PER_PASS`` input values, e.g. 4 rows
     at 3×224×224 — faster on a CPU than large batches of large images).
@@ -268,6 +332,15 @@ def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target,
     delta = x[:, None] - base                                                # N×B×C×H×W: x − x'
     with preserved_state(model):
         scan_alphas = scan_scores = None
+        if rule == ADAPTIVE_SIMPSON:                                         # nodes chosen from the gradients
+            grad_sum, node_alphas, node_weights, scores, slopes = _adaptive_simpson(
+                model, base, delta, target, steps, batch_size, show_progress)
+            attributions = (delta * grad_sum).mean(1)
+            extra = (IGPath(node_alphas.to(x), node_weights.to(x), scores, slopes),) if return_path else ()
+            if not return_error:
+                return (attributions, *extra) if extra else attributions
+            change = (scores[..., -1] - scores[..., 0]).mean(1)             # α = 1 and α = 0 are nodes
+            return (attributions, attributions.flatten(1).sum(1) - change, *extra)
         if rule == ADAPTIVE:                                                 # forward-only scan of each path
             scan_alphas, scan_scores = _scan(model, base, delta, target, scan_steps, batch_size)
             node_alphas, node_weights = adaptive_quadrature(scan_scores.double(), steps, q)   # N×B×S each

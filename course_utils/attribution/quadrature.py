@@ -11,6 +11,10 @@ embeddings (``text.attributions``) both take their nodes from here.
 * ``adaptive_quadrature(scan_scores, steps)`` – the adaptive rule: from F on an evenly spaced scan of the
   path (forward passes only), a partition whose intervals are short where F changes, then
   ``gauss_legendre_pieces`` on it. Each path gets its own nodes.
+* ``simpson_pieces(edges)``, ``simpson_errors(alphas, scores, slopes)``, ``split_points(alphas, errors, k)`` –
+  the steps of adaptive Simpson (``rule="adaptive_simpson"`` in ``integrated_gradients``): composite Simpson
+  on a partition; each interval's error, known exactly because every gradient pass also returns F, so
+  F(e_{p+1}) − F(e_p) = ∫ dF/dα over the interval; and the nodes that bisect the worst intervals.
 """
 from __future__ import annotations
 
@@ -24,7 +28,8 @@ from ..validation import check_finite, one_of, positive_float, positive_int
 
 RULES = ("left", "right", "midpoint", "trapezoid", "gauss_legendre")   # uniform: one set of nodes for all paths
 ADAPTIVE = "adaptive"                                                   # nodes from a forward scan of each path
-ALL_RULES = RULES + (ADAPTIVE,)
+ADAPTIVE_SIMPSON = "adaptive_simpson"                                   # bisect where the known error is largest
+ALL_RULES = RULES + (ADAPTIVE, ADAPTIVE_SIMPSON)
 
 
 def quadrature(steps: int, rule: str = "gauss_legendre") -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,6 +46,10 @@ def quadrature(steps: int, rule: str = "gauss_legendre") -> tuple[torch.Tensor, 
         raise ValueError("rule: 'adaptive' places its nodes from a scan of F along each path, so it has no fixed "
                          "nodes; use integrated_gradients(..., rule='adaptive') or adaptive_quadrature(scan_scores, "
                          f"steps), or one of {', '.join(map(repr, RULES))} here")
+    if rule == ADAPTIVE_SIMPSON:
+        raise ValueError("rule: 'adaptive_simpson' places its nodes from the gradients along each path, so it has "
+                         "no fixed nodes; use integrated_gradients(..., rule='adaptive_simpson') or "
+                         f"simpson_pieces(edges), or one of {', '.join(map(repr, RULES))} here")
     one_of(rule, "rule", RULES)
     k = torch.arange(m, dtype=torch.float64)
     if rule == "left":
@@ -155,3 +164,75 @@ def adaptive_quadrature(scan_scores: torch.Tensor, steps: int = 64, nodes_per_in
     edges[..., 0], edges[..., -1] = 0.0, 1.0
     edges = torch.cummax(edges.clamp(0, 1), -1).values
     return gauss_legendre_pieces(edges, counts)
+
+
+def simpson_pieces(edges) -> tuple[torch.Tensor, torch.Tensor]:
+    """Composite Simpson on the partition ``edges`` of [0, 1]: nodes and weights, float64, (…, 2P+1) each.
+
+    ``edges``: (…, P+1) non-decreasing from 0 to 1 (a tensor or a list). The nodes are e_0, m_0, e_1, m_1, …,
+    e_P (each interval's ends and midpoint m_p, so the edges sit at the even positions); interval p of length
+    h_p gives h_p/6 to each end and 4h_p/6 to its midpoint (an edge shared by two intervals gets both
+    shares). Exact for every function that is a cubic polynomial on each interval.
+    """
+    midpoints, _ = gauss_legendre_pieces(edges, 1)          # checks edges; one Legendre node = the midpoint
+    edges = (edges if isinstance(edges, torch.Tensor) else torch.as_tensor(np.asarray(edges, dtype=np.float64)))
+    edges = edges.to(torch.float64)
+    h = edges.diff(dim=-1)                                  # (…, P) interval lengths
+    ends = torch.zeros_like(edges)                          # each edge: h/6 from the interval on either side
+    ends[..., :-1] += h / 6
+    ends[..., 1:] += h / 6
+    nodes = torch.stack([edges[..., :-1], midpoints], -1).flatten(-2)
+    weights = torch.stack([ends[..., :-1], 4 * h / 6], -1).flatten(-2)
+    return torch.cat([nodes, edges[..., -1:]], -1), torch.cat([weights, ends[..., -1:]], -1)
+
+
+def _check_simpson_nodes(alphas) -> torch.Tensor:
+    if not isinstance(alphas, torch.Tensor):
+        raise TypeError(f"alphas: expected a tensor (…, 2P+1) of composite-Simpson nodes, "
+                        f"got {type(alphas).__name__}")
+    if alphas.ndim == 0 or alphas.shape[-1] < 3 or alphas.shape[-1] % 2 == 0:
+        raise ValueError(f"alphas: expected an odd number ≥ 3 of nodes (edges and midpoints, 2P+1) along the "
+                         f"last axis, got shape {tuple(alphas.shape)}")
+    return alphas
+
+
+def simpson_errors(alphas: torch.Tensor, scores: torch.Tensor, slopes: torch.Tensor) -> torch.Tensor:
+    """Each interval's quadrature error along the path, known exactly: Simpson's estimate minus F(b) − F(a).
+
+    ``alphas`` (…, 2P+1): composite-Simpson nodes in increasing order (edges at the even positions, as
+    ``simpson_pieces`` makes them); ``scores``: F at the nodes; ``slopes``: dF/dα = ∇F · (x − x') at the
+    nodes (both shaped like ``alphas``). Interval p = [a, b] with midpoint m and h = b − a gives
+    h/6 · (g(a) + 4 g(m) + g(b)) − (F(b) − F(a)), its share of the completeness error. Returns (…, P); the
+    errors add up to the path's completeness error Σ_k w_k g(α_k) − (F(1) − F(0)).
+    """
+    alphas = _check_simpson_nodes(alphas)
+    for name, t in (("scores", scores), ("slopes", slopes)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name}: expected a tensor shaped like alphas, got {type(t).__name__}")
+        if t.shape != alphas.shape:
+            raise ValueError(f"{name}: expected the shape of alphas {tuple(alphas.shape)}, got {tuple(t.shape)}")
+    h = alphas[..., 2::2] - alphas[..., :-2:2]
+    estimate = h / 6 * (slopes[..., :-2:2] + 4 * slopes[..., 1::2] + slopes[..., 2::2])
+    return estimate - (scores[..., 2::2] - scores[..., :-2:2])
+
+
+def split_points(alphas: torch.Tensor, errors: torch.Tensor, k: int) -> torch.Tensor:
+    """The nodes that bisecting the ``k`` intervals with the largest |error| adds, per row: (…, 2k).
+
+    ``alphas`` (…, 2P+1) composite-Simpson nodes, ``errors`` (…, P) from ``simpson_errors``. Bisecting
+    [a, b] keeps a, m and b as nodes (m becomes an edge) and adds the new midpoints a + h/4 and a + 3h/4.
+    """
+    alphas = _check_simpson_nodes(alphas)
+    n_intervals = alphas.shape[-1] // 2
+    wanted = (*alphas.shape[:-1], n_intervals)
+    if not isinstance(errors, torch.Tensor):
+        raise TypeError(f"errors: expected a tensor {wanted} (one per interval), got {type(errors).__name__}")
+    if errors.shape != wanted:
+        raise ValueError(f"errors: expected shape {wanted} (one per interval), got {tuple(errors.shape)}")
+    k = positive_int(k, "k")
+    if k > n_intervals:
+        raise ValueError(f"k: at most {n_intervals} intervals can be split, got {k}")
+    worst = errors.abs().topk(k, dim=-1).indices
+    start = alphas[..., :-2:2].gather(-1, worst)
+    h = alphas[..., 2::2].gather(-1, worst) - start
+    return torch.cat([start + h / 4, start + 3 * h / 4], -1)
