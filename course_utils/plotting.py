@@ -88,8 +88,10 @@ def show_images(images: Sequence, titles: Sequence[str] | None = None, ncols: in
         arrays = [(a - a.min()) / (a.max() - a.min() if a.max() > a.min() else 1.0) for a in arrays]
     ncols = min(ncols, len(arrays))
     nrows = -(-len(arrays) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.3 if suptitle else 0)),
-                             squeeze=False)
+    # room for each row's titles (0.16 in per line at fontsize 8), so a title never covers the image above it
+    title_lines = max((str(t).count("\n") + 1 for t in titles), default=0) if titles is not None else 0
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
+                             figsize=(size * ncols, (size + 0.16 * title_lines) * nrows + (0.3 if suptitle else 0)))
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(arrays):

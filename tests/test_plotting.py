@@ -61,3 +61,12 @@ def test_show_class_map_bad_classes(bad, error):
     with pytest.raises(error, match="classes"):
         show_class_map(torch.zeros(2, 2, dtype=torch.long), NAMES, classes=bad)
     plt.close("all")
+
+
+def test_show_images_leaves_room_for_two_line_titles():
+    from course_utils.plotting import show_images
+    images = [torch.rand(1, 4, 4) for _ in range(4)]
+    plain = show_images(images, ncols=2, size=1.0).get_size_inches()
+    titled = show_images(images, titles=["a\nb"] * 4, ncols=2, size=1.0).get_size_inches()
+    assert plain[0] == titled[0] and abs(titled[1] - plain[1] - 2 * 2 * 0.16) < 1e-9   # 2 rows × 2 lines
+    plt.close("all")
