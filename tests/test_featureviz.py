@@ -116,6 +116,45 @@ def test_render_climbs_and_returns_images_in_range():
     assert (fv.evaluate(model, fv.channel("relu2", 1), images) > best_random).all()
 
 
+def test_adam_is_torch_optim_adam_written_out():
+    """render's Adam (torch.optim-free, so no torch._dynamo import) takes torch.optim.Adam's steps exactly."""
+    Adam = fv.Adam
+    g = torch.Generator().manual_seed(0)
+    start = [torch.randn(3, 4, generator=g), torch.randn(5, generator=g)]
+    ours = [x.clone().requires_grad_() for x in start]
+    theirs = [x.clone().requires_grad_() for x in start]
+    target = [torch.randn(3, 4, generator=g), torch.randn(5, generator=g)]
+    a, b = Adam(ours, lr=0.05), torch.optim.Adam(theirs, lr=0.05)
+    for _ in range(30):
+        for params, opt in ((ours, a), (theirs, b)):
+            opt.zero_grad()
+            sum(((p - t) ** 4).sum() for p, t in zip(params, target)).backward()   # a non-quadratic loss
+            opt.step()
+    for p, q in zip(ours, theirs):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-6)
+    assert not torch.equal(ours[0], start[0])                      # it moved
+    with pytest.raises(ValueError, match="lr"):
+        Adam(ours, lr=0.0)
+
+
+def test_render_continued_with_its_optimizer_equals_one_longer_render():
+    """Two renders of 8 steps sharing the image and its Adam = one render of 16 steps (no random transforms)."""
+    model, objective = tiny_model(channels=3), fv.channel("relu2", 1)
+    g = torch.Generator().manual_seed(3)
+    once, twice = fv.PixelImage(2, 3, 12, generator=g), fv.PixelImage(2, 3, 12)
+    twice.load_state_dict(once.state_dict())
+    long = fv.render(model, objective, once, steps=16, lr=0.1, show_progress=False)
+    adam = fv.Adam(twice.parameters(), lr=0.1)
+    fv.render(model, objective, twice, steps=8, lr=0.1, optimizer=adam, show_progress=False)
+    continued = fv.render(model, objective, twice, steps=8, lr=0.1, optimizer=adam, show_progress=False)
+    torch.testing.assert_close(continued, long, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="optimizer"):
+        fv.render(model, objective, fv.PixelImage(2, 3, 12), steps=1, optimizer=adam, show_progress=False)
+    with pytest.raises(TypeError, match="optimizer"):
+        fv.render(model, objective, twice, steps=1, optimizer=torch.optim.SGD(twice.parameters(), lr=0.1),
+                  show_progress=False)
+
+
 def test_batched_render_equals_separate_renders():
     """The images of a batch do not interact (eval mode, summed objective, Adam is per parameter)."""
     model = tiny_model()

@@ -14,7 +14,8 @@ Three small pieces and one loop (the design of Lucid/Lucent), one module each:
       obj = channel("relu4", 7) - 0.05 * total_variation() + 0.5 * diversity("relu4")
 
 * ``render`` – ``render(model, objective, image, ...)`` runs gradient ascent on the image's parameters;
-  ``evaluate(model, objective, images)`` scores given images by the same objective.
+  ``evaluate(model, objective, images)`` scores given images by the same objective; ``Adam`` is its
+  optimizer (torch.optim.Adam's update, written out), passed back in to continue a render.
 
 A layer is given by its name (``"relu4"``, ``"_blocks.5"``) or as the module (``model.relu4``).
 """
@@ -22,7 +23,7 @@ from .fourier import fourier_to_pixels, frequency_grid, high_frequency_energy, p
 from .objectives import (INPUT, LOGITS, Objective, blur_penalty, channel, class_logit, class_probability, deepdream,
                          diversity, gram_matrices, l2, neuron, total_variation)
 from .param import IMAGENET_COLOR_SQRT, FourierImage, ImageParam, PixelImage, color_correlation_sqrt
-from .render import evaluate, input_normalizer, render
+from .render import Adam, evaluate, input_normalizer, render
 from .transforms import (Transform, blur, compose, gaussian_kernel, jitter, pad, random_rotate, random_scale,
                          standard_transforms)
 
@@ -32,4 +33,4 @@ __all__ = ["INPUT", "LOGITS", "Objective", "neuron", "channel", "deepdream", "cl
            "standard_transforms",
            "frequency_grid", "spectrum_scale", "fourier_to_pixels", "pixels_to_fourier", "high_frequency_energy",
            "IMAGENET_COLOR_SQRT", "color_correlation_sqrt", "ImageParam", "PixelImage", "FourierImage",
-           "input_normalizer", "render", "evaluate"]
+           "input_normalizer", "render", "evaluate", "Adam"]

@@ -7,8 +7,9 @@ step up the objective. The forward pass stops at the deepest layer needed unless
 """
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -21,7 +22,7 @@ from .objectives import INPUT, LOGITS, Objective
 from .param import FourierImage, ImageParam, check_pixels
 from .transforms import Transform, compose
 
-__all__ = ["input_normalizer", "render", "evaluate"]
+__all__ = ["Adam", "input_normalizer", "render", "evaluate"]
 
 
 def input_normalizer(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -54,6 +55,39 @@ def _forward(model: nn.Module, objective: Objective, images: torch.Tensor, trans
     return values
 
 
+class Adam:
+    """Adam (Kingma & Ba 2015) with torch.optim.Adam's defaults and arithmetic (betas 0.9, 0.999, eps 1e-8,
+    no weight decay), written out: ``torch.optim`` imports ``torch._dynamo`` on first use, seconds of CPU
+    in a fresh kernel — more than a whole small render. Same interface: ``zero_grad()``, ``step()``.
+
+    For each parameter p with gradient g, at step t: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g²,
+    p ← p − lr · (m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + eps).
+    """
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8):
+        self.params = list(params)
+        self.lr, (self.beta1, self.beta2), self.eps = positive_float(lr, "lr"), betas, eps
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+        self.t = 0
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.t += 1
+        correction1, correction2 = 1 - self.beta1 ** self.t, math.sqrt(1 - self.beta2 ** self.t)
+        for p, m, v in zip(self.params, self.m, self.v):
+            if p.grad is None:
+                continue
+            m.lerp_(p.grad, 1 - self.beta1)                                   # as torch: m + (1−β₁)(g − m)
+            v.mul_(self.beta2).addcmul_(p.grad, p.grad, value=1 - self.beta2)
+            p.addcdiv_(m, (v.sqrt() / correction2).add_(self.eps), value=-self.lr / correction1)
+
+
 def _check_objective(objective) -> Objective:
     if not isinstance(objective, Objective):
         raise TypeError(f"objective: expected an Objective (e.g. channel('relu4', 3)), got {type(objective).__name__}")
@@ -71,14 +105,17 @@ def _check_normalize(normalize, model: nn.Module) -> Callable:
 def render(model: nn.Module, objective: Objective, image: ImageParam | None = None, *, size: int = 128,
            batch: int = 1, steps: int = 128, lr: float = 0.05, transforms: Sequence[Transform] = (),
            normalize: Callable | None = None, seed: int = 0, history: list | None = None,
-           show_progress: bool = True) -> torch.Tensor:
+           optimizer: Adam | None = None, show_progress: bool = True) -> torch.Tensor:
     """Maximize ``objective`` by gradient ascent on the parameters of ``image``; return images N×C×H×W in [0, 1].
 
     ``image``: a parameterization (``FourierImage``/``PixelImage``); default a ``FourierImage`` of ``batch``
     images ``size``×``size`` with the model's number of input channels. Every step: make the images, apply
     ``transforms`` (random, drawn from a generator seeded by ``seed``), normalize for the model, run it, and
     take one Adam step (learning rate ``lr``) up the sum over the batch of the objective. ``history``, if a
-    list, receives each step's per-image objective values (Tensor[N]). The model is left exactly as it was.
+    list, receives each step's per-image objective values (Tensor[N]). ``optimizer``: an ``Adam`` over
+    ``image``'s parameters, to continue an earlier render of the same ``image`` for ``steps`` more steps
+    (e.g. an explorer that caches a run; its learning rate is then the optimizer's); default a new one. The
+    model is left exactly as it was.
     """
     model, objective = check_module(model), _check_objective(objective)
     steps, lr = positive_int(steps, "steps"), positive_float(lr, "lr")
@@ -92,7 +129,14 @@ def render(model: nn.Module, objective: Objective, image: ImageParam | None = No
     if not isinstance(image, ImageParam):
         raise TypeError(f"image: expected a FourierImage or PixelImage, got {type(image).__name__}")
     check_images(image().detach(), "image", model=model)        # the model's channel count and device
-    optimizer = torch.optim.Adam(image.parameters(), lr=lr)
+    if optimizer is None:
+        optimizer = Adam(image.parameters(), lr=lr)
+    elif not isinstance(optimizer, Adam):
+        raise TypeError(f"optimizer: expected a featureviz Adam (to continue a render) or None, "
+                        f"got {type(optimizer).__name__}")
+    elif [id(p) for p in optimizer.params] != [id(p) for p in image.parameters()]:
+        raise ValueError("optimizer: it optimizes other parameters than those of `image`; pass the image "
+                         "parameterization it was made for")
 
     with preserved_state(model):
         bar = progress(range(steps), enabled=show_progress, desc=objective.name[:40])
