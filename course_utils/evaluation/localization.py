@@ -137,9 +137,9 @@ def mass_inside_box(attributions: torch.Tensor, boxes: torch.Tensor, kind: str =
 def pointing_game(attributions: torch.Tensor, boxes: torch.Tensor, tolerance: int = 0) -> torch.Tensor:
     """Pointing game (Zhang et al. 2016): N bools, True where the map's maximum lies in the box.
 
-    Channels are summed first; the box is grown by ``tolerance`` pixels on every side (the paper uses 15 px
-    at ImageNet resolution). Ties: a hit if *any* maximal pixel lies in the box. An all-equal map (e.g. all
-    zero) never hits.
+    Channels are summed first; the box is grown by ``tolerance`` pixels on every side (Zhang et al. use 15 px
+    on PASCAL VOC and COCO images, a few hundred pixels a side). Ties: a hit if *any* maximal pixel lies in
+    the box. An all-equal map (e.g. all zero) never hits.
     """
     maps = sum_channels(attributions)
     n, h, w = maps.shape
