@@ -47,6 +47,32 @@ def explorer(callback: Callable, **controls) -> Explorer:
     return Explorer(callback, **controls)
 
 
+def show_figure(fig) -> None:
+    """Display ``fig`` (a ``matplotlib.figure.Figure`` that an explorer keeps and updates) as one PNG.
+
+    An explorer that builds its figure once and then only changes its artists (``set_data``, ``set_clim``,
+    ``set_text``) shows it with this instead of ``plt.show()``: the figure is drawn once on a canvas kept with
+    it, at its own size and layout (the inline backend's ``savefig(bbox_inches="tight")`` draws it twice on a
+    new canvas), encoded with fast PNG compression, and stays open for the next update. Make it with
+    ``Figure(...)``, not ``plt.figure``, so that pyplot does not also show (and close) it.
+    """
+    import io
+
+    import numpy as np
+    from IPython.display import Image, display
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from PIL import Image as PILImage
+
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig: expected a matplotlib Figure, got {type(fig).__name__}")
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas.draw()
+    buffer = io.BytesIO()
+    PILImage.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).save(buffer, format="png", compress_level=1)
+    display(Image(buffer.getvalue()))
+
+
 def _other_values(control) -> list:
     """Up to three values of ``control`` other than its current one: options, or a slider's ends and middle."""
     options = getattr(control, "options", None)

@@ -44,3 +44,34 @@ def test_time_explorers_moves_every_control_and_times_each_update():
     assert [c[1] for c in calls[5:8]] == ["b", "c", "a"] and [c[3] for c in calls[-2:]] == [True, False]
     assert calls[-1] == (3, "a", 0.5, False)      # every control is put back
     del w
+
+
+def test_show_figure_displays_one_png_of_the_figure_and_keeps_it(monkeypatch):
+    import IPython.display
+    from matplotlib.figure import Figure
+
+    from course_utils.widgets import show_figure
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    fig = Figure(figsize=(2, 1), dpi=50)
+    line, = fig.subplots().plot([0, 1], [0, 1])
+    show_figure(fig)
+    line.set_ydata([1, 0])                       # the same figure, updated and shown again
+    show_figure(fig)
+    assert len(shown) == 2 and all(isinstance(s, IPython.display.Image) for s in shown)
+    assert shown[0].data[:8] == b"\x89PNG\r\n\x1a\n" and shown[0].data != shown[1].data
+    import struct
+    assert struct.unpack(">II", shown[0].data[16:24]) == (100, 50)     # its own size: 2×1 inches at 50 dpi
+
+
+def test_show_figure_rejects_what_is_not_a_figure():
+    import matplotlib.pyplot as plt
+
+    from course_utils.widgets import show_figure
+
+    with pytest.raises(TypeError, match="fig"):
+        show_figure("not a figure")
+    with pytest.raises(TypeError, match="fig"):
+        show_figure(plt.subplots()[1])            # an Axes, not its Figure
+    plt.close("all")
