@@ -200,21 +200,26 @@ def _check_rule(rule, steps, scan_steps, nodes_per_interval) -> tuple[int, int |
     return steps, scan_steps, q
 
 
-def _points(model, base, delta, target, alphas, batch_size, keep_gradients):
-    """F, dF/dα and (optionally) ∇F at x' + α (x − x') for per-path nodes ``alphas`` (N×B×K), in batches."""
+def _points(model, base, delta, target, alphas, batch_size, weights=None, show_progress=False):
+    """F and dF/dα at x' + α (x − x') for per-path nodes ``alphas`` (N×B×K), in batches, and the gradients:
+    every ∇F (N×B×K×C×H×W), or with ``weights`` (N×B×K) only their sum Σ_k w_k ∇F (N×B×C×H×W)."""
     n, b, k = alphas.shape
     scores, slopes = base.new_zeros(n, b, k), base.new_zeros(n, b, k)
-    grads = base.new_zeros(n, b, k, *base.shape[2:]) if keep_gradients else None
-    for ii, jj, kk in _path_blocks(n, b, k, batch_size):
+    grads = torch.zeros_like(delta) if weights is not None else base.new_zeros(n, b, k, *base.shape[2:])
+    blocks = list(_path_blocks(n, b, k, batch_size))
+    for ii, jj, kk in progress(blocks, enabled=show_progress, desc="IG steps"):
+        # path points γ(α_k) = x' + α_k (x − x') of inputs ii, baselines jj, nodes kk: I×B×K×C×H×W
         a = alphas[ii, jj, kk].to(base)[..., None, None, None]
-        points = base[ii, jj, None] + a * delta[ii, jj, None]                # I×B×K×C×H×W
-        of_input = torch.arange(n)[ii].view(-1, 1, 1).expand(points.shape[:3])
+        points = base[ii, jj, None] + a * delta[ii, jj, None]
+        of_input = torch.arange(n)[ii].view(-1, 1, 1).expand(points.shape[:3])   # which input, per point
         g, f = gradients_and_scores(model, points.flatten(0, 2), target[of_input.flatten()])
         g = g.view(points.shape)
         scores[ii, jj, kk] = f.view(points.shape[:3])
         slopes[ii, jj, kk] = (g * delta[ii, jj, None]).flatten(3).sum(3)
-        if keep_gradients:
+        if weights is None:
             grads[ii, jj, kk] = g
+        else:
+            grads[ii, jj] += (weights[ii, jj, kk].to(base)[..., None, None, None] * g).sum(2)
     return scores, slopes, grads
 
 
@@ -235,11 +240,11 @@ def _adaptive_simpson(model, base, delta, target, steps: int, batch_size: int, s
     for sl in progress(list(batches(n, per_chunk)), enabled=show_progress, desc="IG (adaptive Simpson)"):
         bs, ds, m = base[sl], delta[sl], len(range(n)[sl])
         alphas = first.expand(m, b, -1).contiguous()
-        scores, slopes, grads = _points(model, bs, ds, target[torch.arange(n)[sl]], alphas, batch_size, True)
+        scores, slopes, grads = _points(model, bs, ds, target[torch.arange(n)[sl]], alphas, batch_size)
         while alphas.shape[-1] < total:
             k = min(SIMPSON_SPLITS, (total - alphas.shape[-1]) // 2)
             new = split_points(alphas, simpson_errors(alphas, scores.double(), slopes.double()), k)
-            f, g, gr = _points(model, bs, ds, target[torch.arange(n)[sl]], new, batch_size, True)
+            f, g, gr = _points(model, bs, ds, target[torch.arange(n)[sl]], new, batch_size)
             order = torch.cat([alphas, new], -1).argsort(-1)
             alphas = torch.cat([alphas, new], -1).gather(-1, order)
             scores, slopes = (torch.cat(pair, -1).gather(-1, order) for pair in ((scores, f), (slopes, g)))
@@ -348,21 +353,8 @@ def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target,
         else:
             node_alphas, node_weights = quadrature(steps, rule)              # S nodes α_k and weights w_k
             alphas, weights = (t.to(x).expand(n, b, -1) for t in (node_alphas, node_weights))
-        s = alphas.shape[-1]
-        grad_sum = torch.zeros_like(delta)                                   # Σ_k w_k ∇F(x' + α_k (x − x'))
-        scores = x.new_zeros(n, b, s)                                        # F at each path point
-        slopes = x.new_zeros(n, b, s)                                        # dF/dα = ∇F · (x − x')
-        blocks = list(_path_blocks(n, b, s, batch_size))
-        for ii, jj, kk in progress(blocks, enabled=show_progress, desc="IG steps"):
-            # path points γ(α_k) = x' + α_k (x − x') of inputs ii, baselines jj, nodes kk: I×B×K×C×H×W
-            a_k, w_k = alphas[ii, jj, kk][..., None, None, None], weights[ii, jj, kk][..., None, None, None]
-            points = base[ii, jj, None] + a_k * delta[ii, jj, None]
-            of_input = torch.arange(n)[ii].view(-1, 1, 1).expand(points.shape[:3])   # which input, per point
-            grads, f = gradients_and_scores(model, points.flatten(0, 2), target[of_input.flatten()])
-            grads = grads.view(points.shape)
-            grad_sum[ii, jj] += (w_k * grads).sum(2)
-            scores[ii, jj, kk] = f.view(points.shape[:3])
-            slopes[ii, jj, kk] = (grads * delta[ii, jj, None]).flatten(3).sum(3)
+        # F, dF/dα at every node and Σ_k w_k ∇F(x' + α_k (x − x')) per path
+        scores, slopes, grad_sum = _points(model, base, delta, target, alphas, batch_size, weights, show_progress)
         attributions = (delta * grad_sum).mean(1)                           # (x − x') ⊙ Σ_k w_k ∇F, mean over B
         extra: tuple = ((IGPath(node_alphas.to(x), node_weights.to(x), scores, slopes,
                                 scan_alphas if scan_alphas is None else scan_alphas.to(x), scan_scores),)
