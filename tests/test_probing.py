@@ -303,6 +303,37 @@ def test_figures_are_returned_and_titled():
     plt.close("all")
 
 
+def _panels(fig):
+    """What show_examples drew, per axes: image arrays and extents, outlines, titles, label; and the suptitle."""
+    return [([(im.get_array().tolist(), im.get_extent()) for im in ax.images],
+             [p.get_bbox().bounds for p in ax.patches], ax.get_title(), ax.get_ylabel(), ax.get_xlim(), ax.get_ylim())
+            for ax in fig.axes], fig._suptitle.get_text()
+
+
+def test_show_examples_into_an_earlier_figure_draws_what_a_new_one_draws():
+    torch.manual_seed(0)
+    model = nn.Sequential(OrderedDict([("conv1", nn.Conv2d(1, 3, 3, padding=1)), ("relu1", nn.ReLU()),
+                                       ("conv2", nn.Conv2d(3, 3, 3, padding=1)), ("relu2", nn.ReLU())]))
+    images = torch.rand(7, 1, 8, 8)
+    res = top_k_examples(model, ["relu1", "relu2"], images, k=4, progress=False)
+    rfs = {n: layer_receptive_field(model, n, (1, 8, 8)) for n in ("relu1", "relu2")}
+    assert rfs["relu1"].size != rfs["relu2"].size                  # the patches change size between layers
+    titles = [f"image {i}" for i in range(7)]
+    kept = show_examples(res["relu1"], images, 0, rfs["relu1"], titles=titles)
+    n_axes = len(kept.axes)
+    for layer, channel, which in [("relu2", 2, "bottom"), ("relu1", 1, "top"), ("relu2", 0, "top")]:
+        again = show_examples(res[layer], images, channel, rfs[layer], which=which, titles=titles, fig=kept)
+        fresh = show_examples(res[layer], images, channel, rfs[layer], which=which, titles=titles)
+        assert again is kept and len(kept.axes) == n_axes                # no new axes
+        assert _panels(kept) == _panels(fresh)
+        plt.close(fresh)
+    with pytest.raises(ValueError, match="fig"):
+        show_examples(res["relu1"], images, 0, rfs["relu1"], k=3, fig=kept)       # 2×3 panels asked, 2×4 given
+    with pytest.raises(TypeError, match="fig"):
+        show_examples(res["relu1"], images, 0, rfs["relu1"], fig=kept.axes[0])
+    plt.close("all")
+
+
 # --------------------------------------------------------------------------------------------- checks
 def stub(*args, **kwargs):
     raise NotImplementedError("Exercise: write it")

@@ -129,11 +129,26 @@ def _channel(value, result: ProbeResult, name: str = "channel") -> int:
     return int(value)
 
 
+def _show_in(ax, image: np.ndarray, cmap) -> None:
+    """``image`` in ``ax``: a new ``imshow`` on [0, 1], or the data (and extent) of the one it already has."""
+    if not ax.images:
+        ax.imshow(image, cmap=cmap, vmin=0, vmax=1)
+        return
+    h, w = image.shape[:2]
+    ax.images[0].set_data(image)
+    ax.images[0].set_extent((-0.5, w - 0.5, h - 0.5, -0.5))
+
+
 def show_examples(result: ProbeResult, images: torch.Tensor, channel: int, rf: ReceptiveField | None = None,
-                  which: str = "top", k: int | None = None, titles: Sequence[str] | None = None, size: float = 1.1):
+                  which: str = "top", k: int | None = None, titles: Sequence[str] | None = None, size: float = 1.1,
+                  fig=None):
     """One channel's top (or bottom) examples: the images with the receptive field of the maximum outlined,
     and below them the cropped patches. ``images`` N×C×H×W in [0, 1] (display space, same order as probed).
-    Returns the Figure."""
+    Returns the Figure.
+
+    ``fig``: a Figure an earlier call returned, with the same number of panels (k, and patches or not) —
+    its images, outlines and titles are replaced in place (no new axes, no new layout), which is what an
+    explorer moving between channels and layers needs (show it with ``widgets.show_figure``)."""
     one_of(which, "which", ("top", "bottom"))
     images = _check_result(result, images)
     channel = _channel(channel, result)
@@ -145,12 +160,21 @@ def show_examples(result: ProbeResult, images: torch.Tensor, channel: int, rf: R
     k = result.k if k is None else min(positive_int(k, "k"), result.k)
     idx = found.indices[channel, :k]
     with_patches = rf is not None and found.locations is not None
-    fig, axes = plt.subplots(2 if with_patches else 1, k, figsize=(size * k, size * (2 if with_patches else 1) + 0.5),
-                             squeeze=False)
+    rows = 2 if with_patches else 1
+    if fig is None:
+        fig, axes = plt.subplots(rows, k, figsize=(size * k, size * rows + 0.5), squeeze=False)
+        new = True
+    else:
+        if not isinstance(fig, plt.Figure):
+            raise TypeError(f"fig: expected a Figure from show_examples, got {type(fig).__name__}")
+        if len(fig.axes) != rows * k:
+            raise ValueError(f"fig: expected a figure with {rows}×{k} panels (from show_examples with the same k, "
+                             f"{'with' if with_patches else 'without'} patches), got {len(fig.axes)} axes")
+        axes, new = np.array(fig.axes, dtype=object).reshape(rows, k), False
     cmap = "gray" if images.shape[1] == 1 else None
     for j in range(k):
         ax = axes[0, j]
-        ax.imshow(_display(images[idx[j]]), cmap=cmap, vmin=0, vmax=1)
+        _show_in(ax, _display(images[idx[j]]), cmap)
         label = titles[int(idx[j])] if titles is not None else f"#{int(idx[j])}"
         ax.set_title(f"{label}\n{found.values[channel, j]:.2f}", fontsize=7, pad=2)
         ax.set_xticks([])
@@ -158,16 +182,19 @@ def show_examples(result: ProbeResult, images: torch.Tensor, channel: int, rf: R
         if with_patches:
             r, c = (int(v) for v in found.locations[channel, j])
             top, left, s = receptive_field_box(rf, r, c)
-            ax.add_patch(Rectangle((left - 0.5, top - 0.5), s, s, fill=False, edgecolor="red", linewidth=1))
-            patch = crop_patch(images[idx[j]], top, left, s, fill=0.0)
-            axes[1, j].imshow(_display(patch), cmap=cmap, vmin=0, vmax=1)
+            if ax.patches:
+                ax.patches[0].set_bounds(left - 0.5, top - 0.5, s, s)
+            else:
+                ax.add_patch(Rectangle((left - 0.5, top - 0.5), s, s, fill=False, edgecolor="red", linewidth=1))
+            _show_in(axes[1, j], _display(crop_patch(images[idx[j]], top, left, s, fill=0.0)), cmap)
             axes[1, j].set_xticks([])
             axes[1, j].set_yticks([])
     if with_patches:
         axes[1, 0].set_ylabel(f"{rf.size}×{rf.size} patch", fontsize=7)
     fig.suptitle(f"{result.layer} channel {channel}: {which}-{k} of {result.n_images} images "
                  f"(global {result.reduce} score under each)", fontsize=9)
-    fig.tight_layout()
+    if new:
+        fig.tight_layout()
     return fig
 
 
