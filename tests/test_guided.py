@@ -253,3 +253,21 @@ def test_rank_correlation_check():
     assert check_rank_correlation(lambda a, b: Stub.apply(a)).status == "not implemented"
     result = check_rank_correlation(pearson)
     assert not result.passed and "Pearson" in result.message, result.message
+
+
+def test_swapping_check_wants_the_model_restored_when_backward_raises():
+    def restores_only_on_success(model, x, target, function):   # right answers, but no finally: block
+        swapped = [(p, n, c) for p in list(model.modules()) for n, c in p.named_children() if isinstance(c, nn.ReLU)]
+
+        class Wrapper(nn.Module):
+            def forward(self, h):
+                return function.apply(h)
+        for parent, name, _ in swapped:
+            setattr(parent, name, Wrapper())
+        grad = saliency(model, x, target, abs=False)
+        for parent, name, child in swapped:
+            setattr(parent, name, child)
+        return grad
+    result = check_guided_by_swapping(restores_only_on_success)
+    assert not result.passed and "backward pass raises" in result.message and "finally" in result.message, result.message
+    assert check_guided_by_swapping(swap_reference).passed    # restores in a finally: block

@@ -10,7 +10,8 @@ from torch import nn
 
 from ..attribution import RELU_BACKWARD_RULES, modified_gradient
 from ..evaluation import rank_correlation
-from . import Case, CheckResult, compare, exercise_check, failed, generator, run_check
+from . import (Case, CheckResult, StudentError, call_student, compare, exercise_check, failed, generator,
+               run_check, snapshot, state_problem)
 
 RULE_NAMES = {"gradient": "backprop", "deconvnet": "DeconvNet", "guided": "guided backprop"}
 NO_GRADIENT = "no-gradient"
@@ -178,10 +179,41 @@ def check_guided_by_swapping(guided_by_swapping) -> CheckResult:
         "the ReLUs two levels down were swapped but not the deeper ones: walk every module of model.modules(), "
         "not a fixed number of levels": lambda model, x, t, f: _partly_swapped(model, x, t, f, depth=2),
     }
-    return run_check("check_guided_by_swapping", guided_by_swapping,
-                     lambda model, x, t, f: modified_gradient(model, x, t, f.rule), cases, mistakes=mistakes,
-                     hint="collect (parent, child_name, child) for every nn.ReLU in model.modules(), "
-                          "setattr(parent, child_name, wrapper), and put the originals back in a finally: block")
+    hint = ("collect (parent, child_name, child) for every nn.ReLU in model.modules(), "
+            "setattr(parent, child_name, wrapper), and put the originals back in a finally: block")
+    result = run_check("check_guided_by_swapping", guided_by_swapping,
+                       lambda model, x, t, f: modified_gradient(model, x, t, f.rule), cases, mistakes=mistakes,
+                       hint=hint)
+    if not result.passed:
+        return result
+    failure = _restores_when_raising(guided_by_swapping, hint)     # a CheckResult is falsy when it failed
+    return result if failure is None else failure
+
+
+class _BackwardFails(torch.autograd.Function):
+    """ReLU forward; its backward raises (to see that the student's function restores the model anyway)."""
+    @staticmethod
+    def forward(ctx, x):
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        raise RuntimeError("this Function's backward fails on purpose")
+
+
+def _restores_when_raising(guided_by_swapping, hint: str) -> CheckResult | None:
+    """The failure for a function that leaves the swapped modules in the model when the backward pass raises."""
+    args = (_Branchy(65), torch.randn(2, 3, 8, 8, generator=generator(66)), 1, _BackwardFails)
+    before = snapshot(list(zip(("model", "x", "target", "function"), args)))
+    try:
+        call_student(guided_by_swapping, *args)
+    except StudentError:
+        pass                                  # the error should reach the caller; the model must be back anyway
+    problem = state_problem(before)
+    if problem is None:
+        return None
+    return failed("check_guided_by_swapping", f"when the backward pass raises, your function leaves the model "
+                  f"changed: {problem}. A finally: block runs even when an error is raised", hint)
 
 
 # ------------------------------------------------------------------------------------ rank correlation
