@@ -155,6 +155,39 @@ def test_curve_bad_input(kwargs, error, words):
         E.perturbation_curve(**args)
 
 
+
+@pytest.mark.parametrize("mode", ["deletion", "insertion"])
+def test_curves_of_several_maps_equal_one_curve_per_map_and_share_the_end_points(mode):
+    """perturbation_curves = perturbation_curve for each map (and the naive loop), at N·(M·(K−1) + 2) rows."""
+    gen = torch.Generator().manual_seed(3)
+    model = small_cnn()
+    x = torch.rand(3, 2, 5, 6, generator=gen)
+    target = torch.tensor([0, 2, 1])
+    maps = {"a": torch.randn(3, 2, 5, 6, generator=gen), "b": torch.randn(3, 5, 6, generator=gen),
+            "c": torch.randn(3, 1, 5, 6, generator=gen)}
+    rows = []
+    handle = model.register_forward_pre_hook(lambda m, args: rows.append(len(args[0])))
+    f, curves = E.perturbation_curves(model, x, maps, probability(target), mode, steps=7, baseline=0.3, batch_size=4)
+    handle.remove()
+    assert list(curves) == ["a", "b", "c"] and sum(rows) == 3 * (3 * 6 + 2)
+    for name, attr in maps.items():
+        f1, one = E.perturbation_curve(model, x, attr, probability(target), mode, steps=7, baseline=0.3)
+        assert torch.equal(f, f1) and torch.allclose(curves[name], one, atol=1e-6), name
+        for i in range(3):
+            ref = naive_curve(model, x[i], attr[i].view(-1, 5, 6), int(target[i]), 7, mode, 0.3 * torch.ones_like(x[i]))
+            assert torch.allclose(curves[name][i], ref, atol=1e-6), (name, i)
+
+
+@pytest.mark.parametrize("attributions, error, words", [
+    ({}, TypeError, "attributions"),
+    (torch.rand(1, 1, 4, 4), TypeError, "attributions"),
+    ({"ok": torch.rand(1, 1, 4, 4), "bad": torch.rand(1, 1, 3, 4)}, ValueError, "attributions\\['bad'\\]"),
+    ({"nan": torch.full((1, 1, 4, 4), float("nan"))}, ValueError, "attributions\\['nan'\\]"),
+])
+def test_curves_of_several_maps_bad_input(attributions, error, words):
+    with pytest.raises(error, match=words):
+        E.perturbation_curves(small_cnn(), torch.rand(1, 2, 4, 4), attributions, 0)
+
 def test_auc_of_known_curves():
     assert torch.allclose(E.auc(torch.ones(3, 11)), torch.ones(3))
     assert torch.allclose(E.auc(torch.linspace(1, 0, 21)), torch.tensor(0.5))
@@ -541,6 +574,8 @@ def test_format_scores_keeps_headers_apart():
     (lambda: E.format_scores({}), TypeError, "columns"),
     (lambda: E.course_methods("relu4", ig_rule="simpson"), ValueError, "ig_rule"),
     (lambda: E.course_methods("relu4", ig_scan_steps=8), ValueError, "ig_scan_steps"),
+    (lambda: E.course_methods("relu4", batch_size=0), ValueError, "batch_size"),
+    (lambda: E.course_methods("relu4", batch_size=True), TypeError, "batch_size"),
 ])
 def test_statistics_bad_input(call, error, words):
     with pytest.raises(error, match=words.replace("[", r"\[").replace("]", r"\]")):
@@ -554,3 +589,32 @@ def test_course_methods_ig_rule_reaches_integrated_gradients():
     got = E.course_methods("4", ig_steps=6, ig_rule="adaptive", ig_scan_steps=8)["integrated gradients"](model, x, 1)
     assert torch.allclose(got, integrated_gradients(model, x, 1, steps=6, rule="adaptive", scan_steps=8))
     assert not torch.allclose(got, integrated_gradients(model, x, 1, steps=6))
+
+
+def test_course_methods_batch_size_reaches_every_method():
+    """Each method gets ``batch_size``: the maps are the same for any batch size, and a spy sees every call's value."""
+    from unittest import mock
+
+    import course_utils.attribution as A
+    model = small_cnn(3)
+    x = torch.rand(5, 2, 6, 6, generator=torch.Generator().manual_seed(5))
+    default = {n: m(model, x, 1) for n, m in E.course_methods("4", ig_steps=4, smoothgrad_samples=3).items()}
+    small = {n: m(model, x, 1)
+             for n, m in E.course_methods("4", ig_steps=4, smoothgrad_samples=3, batch_size=2).items()}
+    for name in default:
+        assert torch.allclose(default[name], small[name], atol=1e-6), name
+    names = ["saliency", "input_x_gradient", "smoothgrad", "guided_backprop", "deconvnet", "integrated_gradients",
+             "occlusion", "cam", "grad_cam"]
+    seen = {}
+    for n in names:
+        original = getattr(A, n)
+        def spy(*args, _n=n, _f=original, **kwargs):
+            seen[_n] = kwargs.get("batch_size")
+            return _f(*args, **kwargs)
+        mock.patch.object(A, n, spy).start()
+    try:
+        for m in E.course_methods("4", ig_steps=4, smoothgrad_samples=3, batch_size=3).values():
+            m(model, x, 1)
+    finally:
+        mock.patch.stopall()
+    assert seen == {n: 3 for n in names}

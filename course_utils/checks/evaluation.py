@@ -500,8 +500,8 @@ def marker_dependent_classes(model: nn.Module, gap: float = 0.5, n_images: int =
     for kind in ("vendor", "standard"):
         images, labels = shortcut_test_set(kind)
         images, labels = images[:n_images], labels[:n_images]
-        with torch.no_grad():
-            hit = model(images).argmax(1) == labels
+        with torch.no_grad():        # 256 images per pass: on a CPU about twice as fast as one pass of 2,000
+            hit = torch.cat([model(images[i:i + 256]).argmax(1) for i in range(0, len(images), 256)]) == labels
         accuracy[kind] = torch.stack([hit[labels == c].float().mean() for c in range(NUM_CLASSES)])
     return (accuracy["vendor"] - accuracy["standard"] > gap).nonzero().flatten().tolist()
 
@@ -510,7 +510,7 @@ def marker_dependent_classes(model: nn.Module, gap: float = 0.5, n_images: int =
 def _shipped_truth() -> list[int]:
     """``marker_dependent_classes`` of the shipped shortcut model (computed once per session)."""
     from ..shortcut import shortcut_cnn
-    return marker_dependent_classes(shortcut_cnn())
+    return marker_dependent_classes(shortcut_cnn().to(memory_format=torch.channels_last))   # channel-last: faster
 
 
 @exercise_check
@@ -523,7 +523,8 @@ def check_marker_dependent_classes(fn) -> CheckResult:
         return failure
     from ..shortcut import shortcut_cnn
     try:
-        classes, seconds = call_student(fn, shortcut_cnn())
+        # the shipped model with its weights stored channel-last: the same model, faster on a CPU
+        classes, seconds = call_student(fn, shortcut_cnn().to(memory_format=torch.channels_last))
     except NotImplementedError:
         return not_implemented(name)
     except StudentError as err:

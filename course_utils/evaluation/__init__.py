@@ -2,7 +2,7 @@
 
 * ``curves`` – deletion and insertion curves (Petsiuk, Das & Saenko 2018): remove (or insert) pixels in the
   order an attribution ranks them and follow the model's score; ``deletion_curve``, ``insertion_curve``,
-  ``perturbation_curve``, ``auc``, ``pixel_order``.
+  ``perturbation_curve``, ``perturbation_curves`` (several maps in one pass), ``auc``, ``pixel_order``.
 * ``localization`` – ground truth: ``make_localization_dataset`` places Fashion-MNIST items at random
   positions on a larger canvas and records each item's box; ``box_mask``, ``mass_inside_box`` (share of the
   attribution inside the box) and ``pointing_game`` (Zhang et al. 2016: is the map's maximum in the box?);
@@ -23,7 +23,7 @@ Maps are N×C×H×W (or N×H×W); where a ranking or a maximum is needed, channe
 it found it.
 """
 from ..attribution import probability   # the target for curves of class probabilities (Petsiuk et al.)
-from .curves import auc, deletion_curve, insertion_curve, perturbation_curve, pixel_order
+from .curves import auc, deletion_curve, insertion_curve, perturbation_curve, perturbation_curves, pixel_order
 from .localization import (CANVAS_SIZE, LOCALIZATION_CHECKPOINT, PHOTO_BOXES, box_mask, localization_cnn,
                            make_localization_dataset, mass_inside_box, pointing_game)
 from .maps import sum_channels
@@ -36,5 +36,6 @@ from .sanity import (map_rank_correlation, model_randomization_test, parameter_l
 __all__ = ["CANVAS_SIZE", "Comparison", "bootstrap_interval", "compare_methods", "format_scores", "sign_test", "LOCALIZATION_CHECKPOINT", "PHOTO_BOXES", "auc", "box_mask", "course_methods",
            "deletion_curve", "draw_box", "insertion_curve", "localization_cnn", "make_localization_dataset",
            "map_rank_correlation", "mass_inside_box", "model_randomization_test", "parameter_layers",
-           "perturbation_curve", "pixel_order", "probability", "plot_curves", "pointing_game", "random_attribution",
+           "perturbation_curve", "perturbation_curves", "pixel_order", "probability", "plot_curves", "pointing_game",
+           "random_attribution",
            "randomize_layers", "randomized_models", "rank_correlation", "sum_channels", "summarize_correlations"]

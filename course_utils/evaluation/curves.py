@@ -2,7 +2,8 @@
 attribution ranks them and follow the model's score.
 
 * ``pixel_order(attributions)`` – pixel indices, most important first.
-* ``perturbation_curve`` (``deletion_curve``, ``insertion_curve``) – N curves of steps+1 scores.
+* ``perturbation_curve`` (``deletion_curve``, ``insertion_curve``) – N curves of steps+1 scores;
+  ``perturbation_curves`` – the same for several maps of the same inputs, in one batched pass.
 * ``auc(scores, fractions)`` – the area under them.
 """
 from __future__ import annotations
@@ -57,6 +58,76 @@ def _baseline(inputs: torch.Tensor, baseline, model: nn.Module) -> torch.Tensor:
     return make_baseline(baseline, inputs, model)
 
 
+def _ranks(attributions, n: int, h: int, w: int, device, name: str) -> torch.Tensor:
+    """rank[i, p] = position of pixel p in image i's ordering by ``attributions`` (checked against the inputs)."""
+    maps = sum_channels(attributions, name)
+    if maps.shape != (n, h, w):
+        raise ValueError(f"{name}: expected {n} maps of {h}×{w} (like the inputs), got shape "
+                         f"{tuple(attributions.shape)}")
+    if maps.device != device:
+        raise ValueError(f"{name}: is on {maps.device} but the inputs are on {device}")
+    order = pixel_order(maps)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(h * w, device=order.device).expand(n, -1))
+    return rank
+
+
+def perturbation_curves(model: nn.Module, inputs: torch.Tensor, attributions: dict, target,
+                        mode: str = "deletion", steps: int = 20, baseline="black", batch_size: int | None = None,
+                        show_progress: bool = False) -> tuple[torch.Tensor, dict]:
+    """``perturbation_curve`` for several maps of the same inputs, in one batched pass.
+
+    ``attributions``: ``{name: N×C'×H×W or N×H×W}``, one map per input for each name. Returns (fractions
+    ``steps``+1; ``{name: scores N×(steps+1)}``), each curve as ``perturbation_curve`` gives it. The first and
+    last image of every curve (no pixel / every pixel changed: the start and the end image) do not depend on
+    the map, so they are evaluated once for all maps: M maps cost N·(M·(steps − 1) + 2) forward rows instead
+    of N·M·(steps + 1).
+    """
+    if not isinstance(attributions, dict) or not attributions:
+        raise TypeError(f"attributions: expected a non-empty dict {{name: maps}}, got "
+                        f"{type(attributions).__name__ if not isinstance(attributions, dict) else 'an empty dict'}")
+    fractions, scores = _curves(model, inputs, [(f"attributions[{k!r}]", a) for k, a in attributions.items()],
+                                target, mode, steps, baseline, batch_size, show_progress)
+    return fractions, dict(zip(attributions, scores))
+
+
+def _curves(model, inputs, maps: list, target, mode, steps, baseline, batch_size, show_progress):
+    """The curves of ``maps`` ([(name for errors, attributions)]): (fractions, [N×(steps+1) per map])."""
+    inputs = check_model_inputs(inputs, model).detach()
+    if batch_size is not None:
+        positive_int(batch_size, "batch_size")
+    batch_size = auto_batch_size(batch_size, inputs.shape[1:])
+    one_of(mode, "mode", MODES)
+    steps = positive_int(steps, "steps")
+    n, _, h, w = inputs.shape
+    ranks = [_ranks(a, n, h, w, inputs.device, name) for name, a in maps]
+    target = resolve_target(target, n)
+    if target.classes is None:
+        raise TypeError("target: deletion/insertion curves need class indices (an int, N ints or "
+                        "probability(c)), not a callable")
+    steps = min(steps, h * w)
+    base = _baseline(inputs, baseline, model)
+    start, end = (inputs, base) if mode == "deletion" else (base, inputs)
+    counts = torch.tensor([(k * h * w) // steps for k in range(steps + 1)], device=inputs.device)
+    # rows: the start and end image of each input (shared by every map), then (map, input, step) for the
+    # steps in between; -1 as the map marks a shared row
+    rows = [(-1, i, k) for k in (0, steps) for i in range(n)]
+    rows += [(j, i, k) for j in range(len(ranks)) for i in range(n) for k in range(1, steps)]
+    rows_t = torch.tensor(rows, device=inputs.device).view(-1, 3)
+    all_ranks = torch.stack(ranks)                                      # M×N×(H·W)
+    scores = torch.empty(len(rows))
+    with preserved_state(model), torch.no_grad():
+        for sl in progress(list(batches(len(rows), batch_size)), enabled=show_progress, desc=mode):
+            j, idx, ks = rows_t[sl].unbind(1)
+            changed = (all_ranks[j.clamp(min=0), idx] < counts[ks].view(-1, 1)).view(-1, 1, h, w)
+            x = torch.where(changed, end[idx], start[idx])
+            scores[sl] = target[idx].scores(model, x).float().cpu()        # finite, or a ValueError
+    first, last = scores[:n], scores[n:2 * n]
+    middle = scores[2 * n:].view(len(ranks), n, steps - 1)
+    curves = [torch.cat([first[:, None], middle[j], last[:, None]], 1) for j in range(len(ranks))]
+    return counts.float().cpu() / (h * w), curves
+
+
 def perturbation_curve(model: nn.Module, inputs: torch.Tensor, attributions: torch.Tensor, target,
                        mode: str = "deletion", steps: int = 20, baseline="black",
                        batch_size: int | None = None, show_progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,44 +146,11 @@ def perturbation_curve(model: nn.Module, inputs: torch.Tensor, attributions: tor
 
     Returns (fractions of pixels changed, ``steps``+1 values in [0, 1]; scores N×(``steps``+1)). All
     N·(steps+1) perturbed images are evaluated in batches of ``batch_size`` (``None``: chosen from the image
-    size, see ``auto_batch_size``).
+    size, see ``auto_batch_size``). Several maps of the same inputs: ``perturbation_curves``.
     """
-    inputs = check_model_inputs(inputs, model).detach()
-    if batch_size is not None:
-        positive_int(batch_size, "batch_size")
-    batch_size = auto_batch_size(batch_size, inputs.shape[1:])
-    one_of(mode, "mode", MODES)
-    steps = positive_int(steps, "steps")
-    maps = sum_channels(attributions)
-    n, _, h, w = inputs.shape
-    if maps.shape != (n, h, w):
-        raise ValueError(f"attributions: expected {n} maps of {h}×{w} (like the inputs), got shape "
-                         f"{tuple(attributions.shape)}")
-    if maps.device != inputs.device:
-        raise ValueError(f"attributions: is on {maps.device} but the inputs are on {inputs.device}")
-    target = resolve_target(target, n)
-    if target.classes is None:
-        raise TypeError("target: deletion/insertion curves need class indices (an int, N ints or "
-                        "probability(c)), not a callable")
-    steps = min(steps, h * w)
-    base = _baseline(inputs, baseline, model)
-    start, end = (inputs, base) if mode == "deletion" else (base, inputs)
-    # rank[i, p] = position of pixel p in image i's ordering; pixel p is changed at step k iff rank < count_k
-    order = pixel_order(maps)
-    rank = torch.empty_like(order)
-    rank.scatter_(1, order, torch.arange(h * w, device=order.device).expand(n, -1))
-    counts = torch.tensor([(k * h * w) // steps for k in range(steps + 1)], device=inputs.device)
-    pairs = [(i, k) for i in range(n) for k in range(steps + 1)]      # one perturbed image per (input, step)
-    scores = torch.empty(n * (steps + 1))
-    with preserved_state(model), torch.no_grad():
-        for sl in progress(list(batches(len(pairs), batch_size)), enabled=show_progress, desc=mode):
-            idx = torch.tensor([pairs[j][0] for j in range(sl.start, sl.stop)], device=inputs.device)
-            ks = torch.tensor([pairs[j][1] for j in range(sl.start, sl.stop)], device=inputs.device)
-            changed = (rank[idx] < counts[ks].view(-1, 1)).view(-1, 1, h, w)
-            x = torch.where(changed, end[idx], start[idx])
-            scores[sl] = target[idx].scores(model, x).float().cpu()        # finite, or a ValueError
-    fractions = counts.float().cpu() / (h * w)
-    return fractions, scores.view(n, steps + 1)
+    fractions, curves = _curves(model, inputs, [("attributions", attributions)], target, mode, steps, baseline,
+                                batch_size, show_progress)
+    return fractions, curves[0]
 
 
 def deletion_curve(model: nn.Module, inputs: torch.Tensor, attributions: torch.Tensor, target,

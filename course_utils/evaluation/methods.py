@@ -19,7 +19,7 @@ def random_attribution(model: nn.Module, inputs: torch.Tensor, target=None, seed
 
 def course_methods(layer: str | nn.Module, occlusion_window: int = 4, occlusion_stride: int = 2, ig_steps: int = 32,
                    smoothgrad_samples: int = 25, with_random: bool = True, ig_rule: str = "gauss_legendre",
-                   ig_scan_steps: int | None = None) -> dict[str, Callable]:
+                   ig_scan_steps: int | None = None, batch_size: int | None = None) -> dict[str, Callable]:
     """Every attribution method of the course as ``name -> method(model, inputs, target)``, ready to compare.
 
     ``layer`` is the conv layer for CAM and Grad-CAM (``"relu4"`` for FashionCNN, ``"_head_act"`` for
@@ -27,7 +27,9 @@ def course_methods(layer: str | nn.Module, occlusion_window: int = 4, occlusion_
     uses ``ig_steps`` gradients placed by ``ig_rule`` (``"adaptive"``: after a forward scan of ``ig_scan_steps``
     + 1 points, see ``course_utils.attribution.integrated_gradients``). Results are
     N×C×H×W (CAM, Grad-CAM: N×1×H×W). With ``with_random`` a ``"random"`` map is added as the floor every
-    method should beat.
+    method should beat. ``batch_size`` (rows per forward/backward pass) goes to every method; ``None`` keeps
+    each method's default (integrated gradients and occlusion then size their batches by ``VALUES_PER_PASS``,
+    hundreds of rows for small images, where ~128 is faster on a CPU).
     """
     from .. import attribution as A
     if not isinstance(layer, (str, nn.Module)):
@@ -44,16 +46,17 @@ def course_methods(layer: str | nn.Module, occlusion_window: int = 4, occlusion_
         if ig_rule != "adaptive":
             raise ValueError(f"ig_scan_steps: only ig_rule='adaptive' scans the path, got ig_rule={ig_rule!r}")
         ig_options["scan_steps"] = positive_int(ig_scan_steps, "ig_scan_steps")
+    batch = {} if batch_size is None else {"batch_size": positive_int(batch_size, "batch_size")}
     methods: dict[str, Callable] = {
-        "saliency": lambda m, x, t: A.saliency(m, x, t),
-        "input×gradient": lambda m, x, t: A.input_x_gradient(m, x, t),
-        "SmoothGrad": lambda m, x, t: A.smoothgrad(m, x, t, n_samples=smoothgrad_samples),
-        "guided backprop": lambda m, x, t: A.guided_backprop(m, x, t),
-        "deconvnet": lambda m, x, t: A.deconvnet(m, x, t),
-        "integrated gradients": lambda m, x, t: A.integrated_gradients(m, x, t, **ig_options),
-        "occlusion": lambda m, x, t: A.occlusion(m, x, t, window=occlusion_window, stride=occlusion_stride),
-        "CAM": lambda m, x, t: A.cam(m, x, t, layer=layer),
-        "Grad-CAM": lambda m, x, t: A.grad_cam(m, x, t, layer=layer),
+        "saliency": lambda m, x, t: A.saliency(m, x, t, **batch),
+        "input×gradient": lambda m, x, t: A.input_x_gradient(m, x, t, **batch),
+        "SmoothGrad": lambda m, x, t: A.smoothgrad(m, x, t, n_samples=smoothgrad_samples, **batch),
+        "guided backprop": lambda m, x, t: A.guided_backprop(m, x, t, **batch),
+        "deconvnet": lambda m, x, t: A.deconvnet(m, x, t, **batch),
+        "integrated gradients": lambda m, x, t: A.integrated_gradients(m, x, t, **ig_options, **batch),
+        "occlusion": lambda m, x, t: A.occlusion(m, x, t, window=occlusion_window, stride=occlusion_stride, **batch),
+        "CAM": lambda m, x, t: A.cam(m, x, t, layer=layer, **batch),
+        "Grad-CAM": lambda m, x, t: A.grad_cam(m, x, t, layer=layer, **batch),
     }
     if with_random:
         methods["random"] = random_attribution
