@@ -645,6 +645,8 @@ def run_check(name: str, student: Callable, reference: Callable, cases: list[Cas
             return not_implemented(name)
         except StudentError as err:
             return failed(name, f"case {i}/{len(cases)} ({case.description}) raised {err}", hint)
+        if slow_notice(seconds, "", ref_seconds):    # a one-off stall (a first call, a busy machine) is not slowness
+            seconds = min(seconds, _time_again(student, case))
         if seconds > slowest[0]:
             slowest = (seconds, i, ref_seconds)
         notice = slow_notice(slowest[0], f"case {slowest[1]}", slowest[2], slow_hint)
@@ -658,6 +660,14 @@ def run_check(name: str, student: Callable, reference: Callable, cases: list[Cas
             return failed(name, f"case {i}/{len(cases)} ({case.description}): {problem}", hint, notice)
     return passed(name, f"passed {len(cases)}/{len(cases)} cases",
                   slow_notice(slowest[0], f"case {slowest[1]}", slowest[2], slow_hint))
+
+
+def _time_again(student: Callable, case: Case) -> float:
+    """Seconds of a second call of ``student`` on ``case`` (inf if it raises this time)."""
+    try:
+        return call_student(student, *case.args, **case.kwargs)[1]
+    except Exception:
+        return math.inf
 
 
 def _explain(mistakes: Mistakes, cases: list[Case], reference: Callable, student: Callable, expected: Any,
