@@ -23,6 +23,7 @@ from .data import DATA_DIR, sha256
 from .validation import check_bool, check_finite, one_image, positive_int
 
 CHECKPOINT_DIR = DATA_DIR / "models"
+IMAGENET_CLASSES = DATA_DIR / "imagenet_classes.txt"   # one name per line, in logit order
 CHECKPOINT_SUMS = "SHA256SUMS"          # in CHECKPOINT_DIR, "<sha256>  <file name>" per line (sha256sum's format)
 FASHION_CHECKPOINT = CHECKPOINT_DIR / "fashion_cnn.pt"
 # snapshots of the training run that made fashion_cnn.pt, after these epochs (0 = the initial weights), written by
@@ -291,9 +292,9 @@ def efficientnet_lite0(pretrained: bool = True) -> EfficientNetLite0:
 
 
 def imagenet_classes() -> list[str]:
-    """The 1000 ImageNet class names, in the order of the models' logits (offline, from torchvision)."""
-    from torchvision.models import ResNet18_Weights
-    return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+    """The 1000 ImageNet class names, in the order of the models' logits: torchvision's list, shipped as
+    ``data/imagenet_classes.txt`` (reading it does not import torchvision, which costs seconds)."""
+    return IMAGENET_CLASSES.read_text(encoding="utf-8").splitlines()
 
 
 # --------------------------------------------------------------------------------------- preprocessing

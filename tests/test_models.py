@@ -69,6 +69,8 @@ def test_other_photos_top3(lite0_top, name, expected):
 def test_imagenet_classes():
     classes = imagenet_classes()
     assert len(classes) == 1000 and classes[285] == "Egyptian cat"
+    from torchvision.models import ResNet18_Weights        # the shipped list is torchvision's, in its order
+    assert classes == list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 
 
 def test_torchvision_model_offline_message_or_model():
