@@ -157,8 +157,15 @@ def verify_checkpoints(directory: Path | None = None) -> list[Path]:
     return [verify_checkpoint(directory / name) for name in sorted(table)]
 
 
+def _fast(model: nn.Module) -> nn.Module:
+    """``model`` in eval mode with its convolution weights stored channels-last: the same model and results
+    (up to float rounding), computed faster by the CPU's convolutions (FashionCNN's integrated gradients on
+    64 images in about two thirds of the time, a Lite0 gradient in about three quarters)."""
+    return model.to(memory_format=torch.channels_last).eval()
+
+
 def load_fashion_checkpoint(path: Path, script: str) -> FashionCNN:
-    """A FashionCNN with the weights in ``path`` (made by ``scripts/<script>``), in eval mode.
+    """A FashionCNN with the weights in ``path`` (made by ``scripts/<script>``), in eval mode, channels-last (``_fast``).
 
     The file is checked against its SHA256 first (``verify_checkpoint``); a file that cannot be read as
     FashionCNN weights raises ``CheckpointError`` naming it and how to restore it.
@@ -171,18 +178,18 @@ def load_fashion_checkpoint(path: Path, script: str) -> FashionCNN:
     except Exception as err:   # unpickling, zip, decoding or key errors: all mean "not these weights"
         raise CheckpointError(f"{path} cannot be read as FashionCNN weights ({type(err).__name__}: "
                               f"{str(err)[:200]}). {_restore_hint(path, script)}") from err
-    return model.eval()
+    return _fast(model)
 
 
 def fashion_cnn(pretrained: bool = True, epoch: int | None = None) -> FashionCNN:
-    """FashionCNN in eval mode; with ``pretrained`` the shipped checkpoint ``data/models/fashion_cnn.pt``.
+    """FashionCNN in eval mode, channels-last (``_fast``); with ``pretrained`` the shipped checkpoint ``data/models/fashion_cnn.pt``.
 
     ``epoch``: the same training run after that many epochs instead — one of ``FASHION_EPOCHS`` (0 = the
     initial weights, before any training) or ``FASHION_FINAL_EPOCH`` (the shipped model itself).
     """
     check_bool(pretrained, "pretrained")
     if epoch is None:
-        return load_fashion_checkpoint(FASHION_CHECKPOINT, "train_fashion_cnn.py") if pretrained else FashionCNN().eval()
+        return load_fashion_checkpoint(FASHION_CHECKPOINT, "train_fashion_cnn.py") if pretrained else _fast(FashionCNN())
     return load_fashion_checkpoint(_fashion_checkpoint(epoch, pretrained), "train_fashion_cnn.py")
 
 
@@ -282,13 +289,14 @@ def _lite0_weights_path() -> Path:
 
 
 def efficientnet_lite0(pretrained: bool = True) -> EfficientNetLite0:
-    """EfficientNet-Lite0 in eval mode; with ``pretrained`` the ImageNet weights, loaded strictly."""
+    """EfficientNet-Lite0 in eval mode, channels-last (``_fast``); with ``pretrained`` the ImageNet weights,
+    loaded strictly."""
     check_bool(pretrained, "pretrained")
     model = EfficientNetLite0()
     if pretrained:
         model.load_state_dict(torch.load(_lite0_weights_path(), map_location="cpu", weights_only=True),
                               strict=True)
-    return model.eval()
+    return _fast(model)
 
 
 def imagenet_classes() -> list[str]:

@@ -121,7 +121,8 @@ def test_identical_for_every_batch_size():
 def test_automatic_batch_size_fits_the_input_size():
     from course_utils.attribution import auto_batch_size
     assert auto_batch_size(None, (3, 224, 224)) == 4          # the fastest on 2 cores for Lite0 (benchmark)
-    assert auto_batch_size(None, (1, 28, 28)) == 790
+    assert auto_batch_size(None, (1, 28, 28)) == 256        # capped: 790 rows fit, but 256 a pass are faster
+    assert auto_batch_size(None, (1, 56, 56)) == 197        # 620,000 values / 3,136 per row
     assert auto_batch_size(None, (3, 1024, 1024)) == 1
     assert auto_batch_size(7, (3, 224, 224)) == 7
     with pytest.raises(ValueError, match="batch_size"):

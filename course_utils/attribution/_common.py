@@ -19,8 +19,10 @@ from .targets import Target, resolve_target
 
 # Input values per forward/backward pass when a method's batch_size is None. Measured on 2 cores
 # (scripts/benchmark.py): integrated gradients on Lite0 at 224² ran fastest at 4 rows a pass (3.1 s for
-# 64 steps, against 6.7 s at 32 rows); small Fashion-MNIST rows still get large batches (790 rows).
+# 64 steps, against 6.7 s at 32 rows). Small rows are capped at ROWS_PER_PASS: FashionCNN's IG on 64 images
+# (32 steps) took 3.5 s at the 790 rows that fit, 2.0 s at 256 and 1.9 s at 128.
 VALUES_PER_PASS = 620_000
+ROWS_PER_PASS = 256
 
 
 def check_call(model: nn.Module, inputs: torch.Tensor, target) -> tuple[torch.Tensor, Target]:
@@ -31,9 +33,10 @@ def check_call(model: nn.Module, inputs: torch.Tensor, target) -> tuple[torch.Te
 
 
 def auto_batch_size(batch_size: int | None, row_shape: Sequence[int]) -> int:
-    """``batch_size`` checked; ``None`` → as many rows of ``row_shape`` (e.g. C×H×W) as fit VALUES_PER_PASS."""
+    """``batch_size`` checked; ``None`` → as many rows of ``row_shape`` (e.g. C×H×W) as fit VALUES_PER_PASS,
+    at most ROWS_PER_PASS."""
     if batch_size is None:
-        return max(1, VALUES_PER_PASS // math.prod(row_shape))
+        return max(1, min(ROWS_PER_PASS, VALUES_PER_PASS // math.prod(row_shape)))
     return positive_int(batch_size, "batch_size")
 
 

@@ -315,7 +315,8 @@ def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target,
     bisects, round by round, the intervals whose exactly known error is largest (``simpson_errors``);
     ``"left"``, ``"right"``, ``"midpoint"``, ``"trapezoid"``, ``"gauss_legendre"``
     use the same nodes on every path (``quadrature``). All path points, of all inputs and baselines, are
-    evaluated ``batch_size`` at a time (``None``: as many as fit ``VALUES_PER_PASS`` input values, e.g. 4 rows
+    evaluated ``batch_size`` at a time (``None``: as many as fit ``VALUES_PER_PASS`` input values, at most
+    ``ROWS_PER_PASS``, e.g. 4 rows
     at 3×224×224 — faster on a CPU than large batches of large images).
 
     With ``return_error=True`` also returns the completeness error per input (a length-N tensor):
