@@ -240,6 +240,9 @@ def test_exercise_from_the_file_browser_passes_once_solved(lab, browser):
     check = next(i for i in range(stub + 1, len(exercise.cells)) if "check_" in exercise.cells[i].source)
     page, _ = open_lab(browser, base)
     open_from_file_browser(page, "exercises", name)
+    # as a user waits for "Idle" before running: on a loaded CI machine a Run All sent before the kernel was up
+    # once ran nothing (0 of 12 cells after 300 s)
+    page.locator(f"{NOTEBOOK} .jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=120_000)
     menu(page, "Run", "Run All Cells")
     wait_until_idle(page, code_cells(ROOT / "exercises" / name), timeout=300)
     cells = page.locator(f"{NOTEBOOK} .jp-Cell")
