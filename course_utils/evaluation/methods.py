@@ -29,7 +29,7 @@ def course_methods(layer: str | nn.Module, occlusion_window: int = 4, occlusion_
     N×C×H×W (CAM, Grad-CAM: N×1×H×W). With ``with_random`` a ``"random"`` map is added as the floor every
     method should beat. ``batch_size`` (rows per forward/backward pass) goes to every method; ``None`` keeps
     each method's default (integrated gradients and occlusion then size their batches by ``VALUES_PER_PASS``,
-    hundreds of rows for small images, where ~128 is faster on a CPU).
+    at most ``ROWS_PER_PASS`` rows).
     """
     from .. import attribution as A
     if not isinstance(layer, (str, nn.Module)):
