@@ -127,17 +127,29 @@ def open_lab(browser, base):
     return page, messages
 
 
-def open_from_file_browser(page, *parts: str) -> None:
-    """Double-click through the file browser, as a person does (starting at the server's root)."""
+def kernel_state(base: str, path: str) -> str | None:
+    """The execution state the server reports for the kernel of the notebook at ``path`` (None: no kernel yet)."""
+    sessions = json.load(urllib.request.urlopen(f"{base}/api/sessions?token={TOKEN}", timeout=10))
+    return next((s["kernel"]["execution_state"] for s in sessions if s.get("path") == path and s.get("kernel")),
+                None)
+
+
+def open_from_file_browser(page, base: str, *parts: str) -> None:
+    """Double-click through the file browser, as a person does (starting at the server's root), and wait until
+    the notebook's kernel has started and is idle, as the server reports it (the page's indicator can read
+    "idle" before a kernel is connected)."""
     page.locator(".jp-BreadCrumbs-home").first.click()
     for part in parts:
         item = page.locator(".jp-DirListing-itemText").get_by_text(part, exact=True)
         item.first.wait_for(timeout=30_000)
         item.first.dblclick()
-    page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell", timeout=60_000)
-    page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator"
-                           "[data-status='idle']", timeout=120_000)
-    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-InputPrompt").first.click()   # focus the notebook
+    page.wait_for_selector(f"{NOTEBOOK} .jp-Cell", timeout=60_000)
+    deadline = time.time() + 120
+    while (state := kernel_state(base, "/".join(parts))) != "idle":
+        assert time.time() < deadline, f"the kernel of {'/'.join(parts)} is {state} 120 s after opening it"
+        time.sleep(0.5)
+    page.wait_for_selector(f"{NOTEBOOK} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    page.locator(f"{NOTEBOOK} .jp-InputPrompt").first.click()   # focus the notebook
 
 
 def menu(page, top: str, item: str) -> None:
@@ -159,7 +171,9 @@ def wait_until_idle(page, code_cells: int, timeout: float) -> None:
         if done == code_cells and idle:
             return
         time.sleep(0.5)
-    raise AssertionError(f"the notebook was still running after {timeout} s ({done} of {code_cells} cells done)")
+    page.screenshot(path=str(ARTIFACTS / "lab-still-running.png"))
+    raise AssertionError(f"the notebook was still running after {timeout} s ({done} of {code_cells} cells done; "
+                         f"prompts {[t.strip() for t in texts]})")
 
 
 def code_cells(path: Path) -> int:
@@ -178,7 +192,7 @@ def test_lecture_figures_and_explorer_in_the_browser(lab, browser):
     page, messages = open_lab(browser, base)
     names = page.locator(".jp-DirListing-itemText").all_inner_texts()
     assert {"lectures", "exercises", "solutions"} <= set(names), f"file browser shows {names}"
-    open_from_file_browser(page, "lectures", "04_gradients.ipynb")
+    open_from_file_browser(page, base, "lectures", "04_gradients.ipynb")
     menu(page, "Edit", "Clear Outputs of All Cells")
     images = page.locator(f"{NOTEBOOK} .jp-OutputArea-output img")
     assert images.count() == 0
@@ -218,7 +232,9 @@ def test_lecture_figures_and_explorer_in_the_browser(lab, browser):
             break
         time.sleep(0.05)
     else:
-        raise AssertionError("the explorer's picture did not change within 10 s of changing a control")
+        explorer.screenshot(path=str(ARTIFACTS / "lab-explorer04-unchanged.png"))
+        raise AssertionError("the explorer's picture did not change within 10 s of changing a control "
+                             f"(server log: {log.read_text()[-1500:]})")
     update = time.perf_counter() - start
     explorer.screenshot(path=str(ARTIFACTS / "lab-explorer04.png"))
     bad = [m for m in messages if "mathjax3-extension" in m or "incompatible" in m.lower()]
@@ -239,10 +255,7 @@ def test_exercise_from_the_file_browser_passes_once_solved(lab, browser):
     stub = next(i for i, c in enumerate(exercise.cells) if "raise NotImplementedError" in c.source)
     check = next(i for i in range(stub + 1, len(exercise.cells)) if "check_" in exercise.cells[i].source)
     page, _ = open_lab(browser, base)
-    open_from_file_browser(page, "exercises", name)
-    # as a user waits for "Idle" before running: on a loaded CI machine a Run All sent before the kernel was up
-    # once ran nothing (0 of 12 cells after 300 s)
-    page.locator(f"{NOTEBOOK} .jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=120_000)
+    open_from_file_browser(page, base, "exercises", name)
     menu(page, "Run", "Run All Cells")
     wait_until_idle(page, code_cells(ROOT / "exercises" / name), timeout=300)
     cells = page.locator(f"{NOTEBOOK} .jp-Cell")

@@ -1,5 +1,7 @@
 """One set of packages in pyproject.toml and environment.yml; CI runs the README's command."""
 import re
+
+import pytest
 import tomllib
 from pathlib import Path
 
@@ -52,3 +54,25 @@ def test_every_lecture_has_solution_and_exercise_and_readme_row():
         assert f"lectures/{name}" in readme, f"README's lecture table lacks {name}"
         if name != "00_tour.ipynb":
             assert (ROOT / "solutions" / name).exists() and (ROOT / "exercises" / name).exists(), name
+
+
+def test_make_test_runs_everything_once_and_the_browser_tests_alone():
+    from course_utils.__main__ import BROWSER_TESTS, test_commands
+    (everything, browser), env = test_commands()
+    assert env["MPLBACKEND"] == "Agg"
+    assert {"tests", "lectures", "solutions"} <= set(everything) and f"--ignore={BROWSER_TESTS}" in everything
+    assert "-n" in everything and "--dist" in everything                  # two workers, one notebook per worker
+    assert BROWSER_TESTS in browser and "-n" not in browser               # alone: no nbval kernel beside it
+    assert (ROOT / BROWSER_TESTS).exists()
+    (a, b), _ = test_commands(["-x"])
+    assert a[-1] == b[-1] == "-x"
+
+
+@pytest.mark.parametrize("codes, expected", [((0, 0), 0), ((1, 0), 1), ((0, 1), 1), ((2, 1), 2), ((0, 5), 0),
+                                             ((5, 0), 0), ((5, 5), 5), ((5, 1), 1)])
+def test_make_test_fails_when_any_run_fails(monkeypatch, codes, expected):
+    from course_utils import __main__ as cli
+    calls = []
+    monkeypatch.setattr(cli.subprocess, "call", lambda cmd, **kw: calls.append(cmd) or codes[len(calls) - 1])
+    assert cli.run_tests([]) == expected
+    assert len(calls) == 2, "the browser tests run even when the others failed"
