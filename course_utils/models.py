@@ -210,6 +210,32 @@ def _fashion_checkpoint(epoch: int | None = None, pretrained: bool = True) -> Pa
 
 
 # ----------------------------------------------------------------------------------- EfficientNet-Lite0
+def _hooked(module: nn.Module) -> bool:
+    """Whether ``module`` (or every module, through PyTorch's global hooks) has a forward or backward hook."""
+    local = (module._forward_hooks, module._forward_pre_hooks, module._backward_hooks, module._backward_pre_hooks)
+    glob = torch.nn.modules.module
+    return any(local) or any((glob._global_forward_hooks, glob._global_forward_pre_hooks,
+                              glob._global_backward_hooks, glob._global_backward_pre_hooks))
+
+
+def conv_bn(conv: nn.Module, bn: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``bn(conv(x))``. In eval mode this is one convolution with weights ``w·s`` and bias ``β − μ·s``,
+    ``s = γ / √(σ² + ε)`` from BatchNorm's current parameters and running statistics: the same function (up
+    to float rounding) in about four fifths of the time per Lite0 gradient, because BatchNorm's own forward
+    and backward passes disappear. The modules are called one by one instead when BatchNorm is training,
+    when either is not a plain Conv2d / BatchNorm2d (e.g. replaced in an experiment), or when a hook is
+    registered on either, so hooks always see the conv's output and BatchNorm's."""
+    if (bn.training or type(conv) is not nn.Conv2d or type(bn) is not nn.BatchNorm2d or not bn.affine
+            or bn.running_var is None or conv.padding_mode != "zeros" or _hooked(conv) or _hooked(bn)):
+        return bn(conv(x))
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * scale
+    if conv.bias is not None:
+        shift = shift + conv.bias * scale
+    return F.conv2d(x, conv.weight * scale.view(-1, 1, 1, 1), shift, conv.stride, conv.padding, conv.dilation,
+                    conv.groups)
+
+
 class MBConv(nn.Module):
     """Mobile inverted bottleneck without squeeze-excitation: expand 1×1, depthwise k×k, project 1×1.
 
@@ -234,9 +260,9 @@ class MBConv(nn.Module):
         self.skip = stride == 1 and c_in == c_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self._act0(self._bn0(self._expand_conv(x))) if self.expand else x
-        h = self._act1(self._bn1(self._depthwise_conv(h)))
-        h = self._bn2(self._project_conv(h))
+        h = self._act0(conv_bn(self._expand_conv, self._bn0, x)) if self.expand else x
+        h = self._act1(conv_bn(self._depthwise_conv, self._bn1, h))
+        h = conv_bn(self._project_conv, self._bn2, h)
         return h + x if self.skip else h
 
 
@@ -271,9 +297,9 @@ class EfficientNetLite0(nn.Module):
         self._fc = nn.Linear(1280, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self._stem_act(self._bn0(self._conv_stem(x)))
+        x = self._stem_act(conv_bn(self._conv_stem, self._bn0, x))
         x = self._blocks(x)
-        x = self._head_act(self._bn1(self._conv_head(x)))
+        x = self._head_act(conv_bn(self._conv_head, self._bn1, x))
         x = self._avg_pooling(x).flatten(1)
         return self._fc(self._dropout(x))
 

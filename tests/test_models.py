@@ -185,3 +185,89 @@ def test_torchvision_model_without_download_never_touches_the_network(tmp_path, 
         torchvision_model("alexnet", download=False)
     with pytest.raises(TypeError, match="download"):
         torchvision_model("alexnet", download="no")
+
+
+# --------------------------------------------------------------- conv + BatchNorm folded in eval mode (conv_bn)
+def unfolded_lite0_logits(model, x):
+    """Lite0's logits with every module called in turn: the reference conv_bn must equal."""
+    h = model._stem_act(model._bn0(model._conv_stem(x)))
+    for b in model._blocks:
+        y = b._act0(b._bn0(b._expand_conv(h))) if b.expand else h
+        y = b._bn2(b._project_conv(b._act1(b._bn1(b._depthwise_conv(y)))))
+        h = y + h if b.skip else y
+    h = model._head_act(model._bn1(model._conv_head(h)))
+    return model._fc(model._avg_pooling(h).flatten(1))
+
+
+def random_bn_statistics(model, seed=0):
+    """Non-trivial BatchNorm parameters and statistics (a fresh BatchNorm is the identity map)."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            for t in (m.weight.data, m.bias.data, m.running_mean):
+                t.copy_(torch.randn(t.shape, generator=g) * 0.5)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+    return model
+
+
+def test_folded_lite0_equals_its_modules_called_in_turn():
+    model = efficientnet_lite0()
+    x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        folded, reference = model(x), unfolded_lite0_logits(model, x)
+    assert torch.allclose(folded, reference, rtol=1e-4, atol=1e-4 * reference.abs().max())
+    # the input gradient too (the methods' quantity), on random BatchNorm statistics
+    model = random_bn_statistics(efficientnet_lite0(pretrained=False)).eval()
+    xs = [x.clone().requires_grad_(True) for _ in range(2)]
+    (g_folded,) = torch.autograd.grad(model(xs[0])[:, 3].sum(), xs[0])
+    (g_reference,) = torch.autograd.grad(unfolded_lite0_logits(model, xs[1])[:, 3].sum(), xs[1])
+    assert torch.allclose(g_folded, g_reference, rtol=1e-3, atol=1e-4 * g_reference.abs().max())
+
+
+def test_conv_bn_is_the_conv_then_batchnorm_and_trains_the_same_weights():
+    from course_utils.models import conv_bn
+    g = torch.Generator().manual_seed(0)
+    for groups, bias in [(1, False), (4, True)]:
+        conv = torch.nn.Conv2d(4, 8, 3, stride=2, padding=1, groups=groups, bias=bias)
+        bn = random_bn_statistics(torch.nn.Sequential(torch.nn.BatchNorm2d(8, eps=1e-3))).eval()[0]
+        x = torch.randn(3, 4, 9, 9, generator=g)
+        folded = conv_bn(conv, bn, x)
+        assert torch.allclose(folded, bn(conv(x)), atol=1e-5)
+        # gradients reach the conv's and BatchNorm's parameters as through the two modules
+        params = [conv.weight, bn.weight, bn.bias] + ([conv.bias] if bias else [])
+        got = torch.autograd.grad(folded.square().sum(), params)
+        expected = torch.autograd.grad(bn(conv(x)).square().sum(), params)
+        for a, b in zip(got, expected):
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_bn_calls_the_modules_when_hooked_training_or_replaced():
+    from course_utils.models import conv_bn
+    model = efficientnet_lite0()
+    x = torch.randn(1, 3, 64, 64)
+    block = model._blocks[3]
+    seen = []
+    handles = [m.register_forward_hook(lambda m, i, o, name=name: seen.append(name))
+               for name, m in [("conv", block._depthwise_conv), ("bn", block._bn1), ("head", model._bn1)]]
+    with torch.no_grad():
+        hooked = model(x)
+    for h in handles:
+        h.remove()
+    assert seen == ["conv", "bn", "head"], "a hook on a conv or its BatchNorm must run"
+    with torch.no_grad():
+        assert torch.allclose(hooked, model(x), atol=1e-4)
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda m, i, o: seen.append(type(m).__name__))
+    try:
+        with torch.no_grad():
+            model._blocks[0](torch.randn(1, 32, 8, 8))
+    finally:
+        handle.remove()
+    assert "BatchNorm2d" in seen, "a global hook must see BatchNorm too"
+    # training mode: BatchNorm uses the batch and updates its running statistics
+    conv, bn = torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4)
+    before = bn.running_mean.clone()
+    out = conv_bn(conv, bn, torch.randn(5, 3, 4, 4) + 3)
+    assert not torch.equal(bn.running_mean, before)
+    assert torch.allclose(out.mean((0, 2, 3)), torch.zeros(4), atol=1e-5)
+    # a BatchNorm replaced in an experiment is called as it is
+    assert torch.equal(conv_bn(conv, torch.nn.Identity(), x[:, :, :4, :4]), conv(x[:, :, :4, :4]))
