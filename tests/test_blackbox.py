@@ -299,6 +299,25 @@ def test_plots_return_axes():
     plt.close("all")
 
 
+def test_plot_segment_values_limit_sets_the_colour_scale():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    s, x = bb.square_patches(6, 8, 3), image(0)
+    values = torch.tensor([0.5, -2.0, 1.0, 0.0, 0.25, -0.75])
+    own = bb.plot_segment_values(values, s, image=x).images[1]           # [0]: the image, [1]: the map
+    assert own.get_clim() == pytest.approx((-2.0, 2.0))                   # its own scale: the largest |value|
+    shared = bb.plot_segment_values(values, s, image=x, limit=5).images[1]
+    assert shared.get_clim() == pytest.approx((-5.0, 5.0))
+    assert shared.colorbar.mappable is shared                             # the colour bar shows that scale
+    assert np.allclose(shared.get_array()[:3, :3], 0.5) and np.allclose(shared.get_array()[:3, 3:6], -2.0)
+    for bad, error in ((0, ValueError), (-1.0, ValueError), (float("nan"), ValueError), (float("inf"), ValueError),
+                       (True, TypeError), ("2", TypeError)):
+        with pytest.raises(error, match="limit"):
+            bb.plot_segment_values(values, s, limit=bad)
+    plt.close("all")
+
+
 # ----------------------------------------------------------------------------------------------- bad inputs
 def _model():
     return TinyCNN()

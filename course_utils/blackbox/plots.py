@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ..plotting import show_map, to_numpy_image
+from ..validation import positive_float
 from .segments import check_segments, paint
 
 
@@ -36,13 +37,21 @@ def plot_segments(image, segments, ax=None, title: str | None = None, color=(1.0
     return ax
 
 
-def plot_segment_values(values, segments, image=None, ax=None, title: str | None = None, colorbar: bool = True):
-    """One signed value per segment, painted on its pixels (diverging colormap centred on 0, scaled to the
-    largest |value|), over ``image`` in grey when given, with the segment boundaries."""
+def plot_segment_values(values, segments, image=None, ax=None, title: str | None = None, colorbar: bool = True,
+                        limit: float | None = None):
+    """One signed value per segment (``values``: K, ``segments``: H×W labels 0..K−1), painted on its pixels
+    with a diverging colormap on [−L, L], over ``image`` in grey when given, with the segment boundaries.
+
+    L is the largest |value| — or ``limit`` (a finite number > 0) when given: pass one ``limit`` to
+    several maps in the same units to draw them on one colour scale (as ``plotting.show_map``).
+    """
+    if limit is not None:
+        limit = positive_float(limit, "limit")
     v = values.detach().double().cpu() if isinstance(values, torch.Tensor) else torch.as_tensor(values, dtype=torch.float64)
     s, _ = check_segments(segments, *segments.shape)
     ax = ax or plt.subplots(figsize=(3, 3))[1]
-    show_map(paint(v, s).float(), ax=ax, signed=True, image=image, percentile=100, title=title, colorbar=colorbar)
+    show_map(paint(v, s).float(), ax=ax, signed=True, image=image, percentile=100, title=title, colorbar=colorbar,
+             limit=limit)
     edges = np.zeros(s.shape, dtype=bool)
     a = s.numpy()
     edges[:-1] |= a[:-1] != a[1:]
