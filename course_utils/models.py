@@ -222,9 +222,10 @@ def conv_bn(conv: nn.Module, bn: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``bn(conv(x))``. In eval mode this is one convolution with weights ``w·s`` and bias ``β − μ·s``,
     ``s = γ / √(σ² + ε)`` from BatchNorm's current parameters and running statistics: the same function (up
     to float rounding) in about four fifths of the time per Lite0 gradient, because BatchNorm's own forward
-    and backward passes disappear. The modules are called one by one instead when BatchNorm is training,
-    when either is not a plain Conv2d / BatchNorm2d (e.g. replaced in an experiment), or when a hook is
-    registered on either, so hooks always see the conv's output and BatchNorm's."""
+    and backward passes disappear. The modules are called one by one instead when BatchNorm is training or
+    keeps no running statistics, when either is not a plain Conv2d / BatchNorm2d (e.g. replaced in an
+    experiment), when the conv pads with anything but zeros, or when a hook is registered on either (or
+    globally), so hooks always see the conv's output and BatchNorm's."""
     if (bn.training or type(conv) is not nn.Conv2d or type(bn) is not nn.BatchNorm2d or not bn.affine
             or bn.running_var is None or conv.padding_mode != "zeros" or _hooked(conv) or _hooked(bn)):
         return bn(conv(x))
