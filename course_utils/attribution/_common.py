@@ -18,9 +18,9 @@ from ..validation import check_model_inputs, check_module, positive_int
 from .targets import Target, resolve_target
 
 # Input values per forward/backward pass when a method's batch_size is None. Measured on 2 cores
-# (scripts/benchmark.py): integrated gradients on Lite0 at 224² ran fastest at 4 rows a pass (3.55 s for
-# 64 steps, against 4.68 s at 32 rows, idle, 2026-12-02). Small rows are capped at ROWS_PER_PASS: FashionCNN's IG on 64 images
-# (32 steps) took 3.5 s at the 790 rows that fit, 2.0 s at 256 and 1.9 s at 128.
+# (scripts/benchmark.py, idle): integrated gradients on Lite0 at 224² ran fastest at 4 rows a pass (3.55 s
+# for 64 steps, against 4.68 s at 32 rows). Small rows are capped at ROWS_PER_PASS: FashionCNN's IG on 64
+# images (32 steps) took 3.5 s at the 790 rows that fit, 2.0 s at 256 and 1.9 s at 128.
 VALUES_PER_PASS = 620_000
 ROWS_PER_PASS = 256
 

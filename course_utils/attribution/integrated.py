@@ -316,8 +316,7 @@ def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target,
     ``"left"``, ``"right"``, ``"midpoint"``, ``"trapezoid"``, ``"gauss_legendre"``
     use the same nodes on every path (``quadrature``). All path points, of all inputs and baselines, are
     evaluated ``batch_size`` at a time (``None``: as many as fit ``VALUES_PER_PASS`` input values, at most
-    ``ROWS_PER_PASS``, e.g. 4 rows
-    at 3×224×224 — faster on a CPU than large batches of large images).
+    ``ROWS_PER_PASS``, e.g. 4 rows at 3×224×224 — faster on a CPU than large batches of large images).
 
     With ``return_error=True`` also returns the completeness error per input (a length-N tensor):
     Σ_i IG_i − (F(x) − mean_b F(x'_b)), which goes to 0 as ``steps`` grows. With ``return_path=True``
