@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from functools import cache
@@ -208,15 +209,28 @@ def course_photos_224():
         return names, x, lite0()(x).argmax(1)
 
 
-FIXTURES += [course_photos_224]
+@cache
+def photo_crops_224():
+    """27 held-out images for the rules chosen on the nine photos: 3 random crops of each photo (every other one
+    mirrored; ``probing.photo_crops``, seed 0), and the class Lite0 predicts for each."""
+    from course_utils.probing import photo_crops
+    x, names = photo_crops(lite0(), crops_per_image=3, seed=0)
+    crops = [i for i, name in enumerate(names) if " crop " in name]
+    x = x[crops]
+    with torch.no_grad():
+        return [names[i] for i in crops], x, torch.cat([lite0()(x[i:i + 8]).argmax(1) for i in range(0, len(x), 8)])
 
 
-def ig_completeness_photos(rule, steps):
-    """Completeness error |Σ IG − ΔF| / |ΔF| of one rule at ``steps`` gradients on every course photo (black
-    baseline, predicted class), all photos in one call; prints the errors and the time per map."""
+FIXTURES += [course_photos_224, photo_crops_224]
+
+
+def ig_completeness_photos(rule, steps, images=course_photos_224):
+    """Completeness error |Σ IG − ΔF| / |ΔF| of one rule at ``steps`` gradients on each of ``images`` (a fixture:
+    the course photos, or the held-out crops; black baseline, predicted class), all in one call; prints the
+    errors, the worst and the median, and the time per map."""
     def run():
         from course_utils.attribution import integrated_gradients
-        names, x, target = course_photos_224()
+        names, x, target = images()
         start = time.perf_counter()
         _, err, path = integrated_gradients(lite0(), x, target, baseline="black", steps=steps, rule=rule,
                                             return_error=True, return_path=True)
@@ -227,14 +241,18 @@ def ig_completeness_photos(rule, steps):
         scan = f" + {path.forward_evaluations} forward-only" if path.forward_evaluations else ""
         print(f"  {rule} {path.gradient_evaluations} gradients{scan}: completeness error "
               + ", ".join(f"{n} {100 * e:.1f} %" for n, e in zip(names, rel))
-              + f"; worst {100 * max(rel):.1f} %; {per_map:.2f} s per map", flush=True)
+              + f"; worst {100 * max(rel):.1f} %, median {100 * statistics.median(rel):.1f} %; {per_map:.2f} s per map",
+              flush=True)
     return run
 
 
-for _steps in (16, 32, 64):
+for _steps in (16, 32, 64, 96):
     for _rule in ("trapezoid", "gauss_legendre", "adaptive", "adaptive_simpson"):
         BENCHMARKS[f"integrated gradients completeness: {_rule}, {_steps} gradients, course photos"] = \
             ig_completeness_photos(_rule, _steps)
+for _rule in ("gauss_legendre", "adaptive", "adaptive_simpson"):
+    BENCHMARKS[f"integrated gradients completeness: {_rule}, 64 gradients, 27 held-out photo crops"] = \
+        ig_completeness_photos(_rule, 64, photo_crops_224)
 
 
 # ------------------------------------------------------------------------- feature visualization (lecture 08)

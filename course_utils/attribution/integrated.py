@@ -229,7 +229,8 @@ def _adaptive_simpson(model, base, delta, target, steps: int, batch_size: int, s
     Start with composite Simpson on ``SIMPSON_START`` equal intervals; each round, bisect the
     ``SIMPSON_SPLITS`` intervals of each path whose ``simpson_errors`` are largest (2 new gradients each),
     until ``steps`` gradients are used (S = the largest odd number ≤ ``steps``, at least 3). Paths are
-    done a few at a time so that the kept gradients stay under ``GRADIENT_VALUES`` numbers.
+    done a few at a time so that the kept gradients stay under ``GRADIENT_VALUES`` numbers. Each gradient is
+    written once, into the next free slot of one buffer; only the small per-node tensors are re-sorted each round.
     """
     n, b = base.shape[:2]
     start = max(1, min(SIMPSON_START, (steps - 1) // 2))
@@ -240,18 +241,25 @@ def _adaptive_simpson(model, base, delta, target, steps: int, batch_size: int, s
     for sl in progress(list(batches(n, per_chunk)), enabled=show_progress, desc="IG (adaptive Simpson)"):
         bs, ds, m = base[sl], delta[sl], len(range(n)[sl])
         alphas = first.expand(m, b, -1).contiguous()
-        scores, slopes, grads = _points(model, bs, ds, target[torch.arange(n)[sl]], alphas, batch_size)
-        while alphas.shape[-1] < total:
-            k = min(SIMPSON_SPLITS, (total - alphas.shape[-1]) // 2)
+        scores, slopes, new_grads = _points(model, bs, ds, target[torch.arange(n)[sl]], alphas, batch_size)
+        # every gradient stays where it was computed (slot k of ``stored``); ``slot`` follows the sorted nodes
+        stored = new_grads.new_empty(m, b, total, *new_grads.shape[3:])
+        used = alphas.shape[-1]
+        stored[:, :, :used] = new_grads
+        slot = torch.arange(used).expand(m, b, -1)
+        while used < total:
+            k = min(SIMPSON_SPLITS, (total - used) // 2)
             new = split_points(alphas, simpson_errors(alphas, scores.double(), slopes.double()), k)
-            f, g, gr = _points(model, bs, ds, target[torch.arange(n)[sl]], new, batch_size)
+            f, g, new_grads = _points(model, bs, ds, target[torch.arange(n)[sl]], new, batch_size)
+            stored[:, :, used:used + 2 * k] = new_grads
             order = torch.cat([alphas, new], -1).argsort(-1)
             alphas = torch.cat([alphas, new], -1).gather(-1, order)
             scores, slopes = (torch.cat(pair, -1).gather(-1, order) for pair in ((scores, f), (slopes, g)))
-            gathered = order.view(*order.shape, *[1] * (grads.ndim - 3)).expand(*order.shape, *grads.shape[3:])
-            grads = torch.cat([grads, gr], 2).gather(2, gathered)
+            slot = torch.cat([slot, torch.arange(used, used + 2 * k).expand(m, b, -1)], -1).gather(-1, order)
+            used += 2 * k
         weights = simpson_pieces(alphas[..., ::2])[1]                         # the final partition's weights
-        grad_sum = (weights.to(grads)[..., None, None, None] * grads).sum(2)
+        by_slot = weights.new_zeros(m, b, total).scatter_(-1, slot, weights)
+        grad_sum = torch.einsum("nbk,nbkp->nbp", by_slot.to(stored), stored.flatten(3)).view(m, b, *stored.shape[3:])
         results.append((grad_sum, alphas, weights, scores, slopes))
     return tuple(torch.cat(parts) for parts in zip(*results))
 
