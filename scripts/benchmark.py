@@ -229,14 +229,14 @@ def ig_completeness_photos(rule, steps, images=course_photos_224):
     the course photos, or the held-out crops; black baseline, predicted class), all in one call; prints the
     errors, the worst and the median, and the time per map."""
     def run():
-        from course_utils.attribution import integrated_gradients
+        from course_utils.attribution import integrated_gradients, make_baseline
         names, x, target = images()
         start = time.perf_counter()
         _, err, path = integrated_gradients(lite0(), x, target, baseline="black", steps=steps, rule=rule,
                                             return_error=True, return_path=True)
         per_map = (time.perf_counter() - start) / len(x)
         with torch.no_grad():
-            change = (lite0()(x) - lite0()(torch.full_like(x, -1.0))).gather(1, target[:, None])[:, 0]
+            change = (lite0()(x) - lite0()(make_baseline("black", x, lite0()))).gather(1, target[:, None])[:, 0]
         rel = (err.abs() / change.abs()).tolist()
         scan = f" + {path.forward_evaluations} forward-only" if path.forward_evaluations else ""
         print(f"  {rule} {path.gradient_evaluations} gradients{scan}: completeness error "
