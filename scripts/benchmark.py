@@ -255,6 +255,30 @@ for _rule in ("gauss_legendre", "adaptive", "adaptive_simpson"):
         ig_completeness_photos(_rule, 64, photo_crops_224)
 
 
+def ig_completeness_budgets(rule, photo="cat", budgets=range(40, 97, 8)):
+    """The signed completeness error (Σ IG − ΔF) / ΔF on one photo at each of ``budgets`` gradients: whether a
+    figure at one budget is typical of the budgets around it."""
+    def run():
+        from course_utils.attribution import integrated_gradients, make_baseline
+        names, x, target = course_photos_224()
+        i = names.index(photo)
+        x, target = x[i:i + 1], target[i:i + 1]
+        with torch.no_grad():
+            change = (lite0()(x) - lite0()(make_baseline("black", x, lite0())))[0, target[0]]
+        parts = []
+        for steps in budgets:
+            _, err, path = integrated_gradients(lite0(), x, target, baseline="black", steps=steps, rule=rule,
+                                                return_error=True, return_path=True)
+            parts.append(f"{path.gradient_evaluations} {100 * float(err[0] / change):+.2f} %")
+        print(f"  {rule} on the {photo}, gradients and signed completeness error: " + ", ".join(parts), flush=True)
+    return run
+
+
+for _rule in ("gauss_legendre", "adaptive_simpson"):
+    BENCHMARKS[f"integrated gradients completeness: {_rule}, 40 to 96 gradients, cat"] = \
+        ig_completeness_budgets(_rule)
+
+
 # ------------------------------------------------------------------------- feature visualization (lecture 08)
 @cache
 def best_crop_blocks14_95():
