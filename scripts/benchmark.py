@@ -279,6 +279,80 @@ for _rule in ("gauss_legendre", "adaptive_simpson"):
         ig_completeness_budgets(_rule)
 
 
+def _relative_distance(maps: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """‖map − reference‖ / ‖reference‖ per input (N×… → N), in float64."""
+    maps, reference = maps.double().flatten(1), reference.double().flatten(1)
+    return (maps - reference).norm(dim=1) / reference.norm(dim=1)
+
+
+IG_PIXEL_RULES = ("trapezoid", "gauss_legendre", "adaptive", "adaptive_simpson")
+
+
+def ig_pixel_errors_photo(photo, budgets=(64, 96)):
+    """Each rule's map against reference maps, pixel by pixel, beside its completeness error: whether a rule
+    that makes the sum right also makes the map right. Two references, each rule's distance to both:
+    Gauss–Legendre with 1024 gradients and adaptive Simpson with 1023 (their distance to each other is printed:
+    how far the references themselves can be trusted)."""
+    def run():
+        from course_utils.attribution import integrated_gradients, make_baseline
+        names, x, target = course_photos_224()
+        i = names.index(photo)
+        x, target = x[i:i + 1], target[i:i + 1]
+        with torch.no_grad():
+            change = float((lite0()(x) - lite0()(make_baseline("black", x, lite0())))[0, target[0]])
+
+        def ig(rule, steps):
+            maps, err, path = integrated_gradients(lite0(), x, target, steps=steps, rule=rule,
+                                                   return_error=True, return_path=True)
+            return maps, 100 * float(err[0]) / change, path.gradient_evaluations
+
+        gl, _, n_gl = ig("gauss_legendre", 1024)
+        simpson, _, n_simpson = ig("adaptive_simpson", 1024)
+        print(f"  {photo}: references Gauss-Legendre {n_gl} and adaptive Simpson {n_simpson} gradients, "
+              f"{100 * float(_relative_distance(simpson, gl)[0]):.2f} % apart")
+        for steps in budgets:
+            parts = []
+            for rule in IG_PIXEL_RULES:
+                maps, err, n = ig(rule, steps)
+                far = [100 * float(_relative_distance(maps, r)[0]) for r in (gl, simpson)]
+                parts.append(f"{rule} {n}: completeness {err:+.2f} %, map {far[0]:.2f} / {far[1]:.2f} %")
+            print("    (map: distance to the two references) " + "; ".join(parts), flush=True)
+    return run
+
+
+def ig_pixel_errors_fashion(n_images=128, budgets=(8, 16, 32, 64)):
+    """The same on FashionCNN, ``n_images`` test images with their labels as targets: median and largest
+    completeness error and distance to a 1024-step Gauss–Legendre map, per rule and budget."""
+    def run():
+        from course_utils.attribution import integrated_gradients
+        from course_utils.data import load_fashion_mnist
+        from course_utils.models import fashion_cnn
+        images, labels = load_fashion_mnist("test")
+        x, y, model = images[:n_images], labels[:n_images], fashion_cnn()
+        with torch.no_grad():
+            change = (model(x) - model(torch.zeros_like(x))).gather(1, y[:, None])[:, 0].abs()
+        reference = integrated_gradients(model, x, y, steps=1024)
+        check = integrated_gradients(model, x, y, steps=1024, rule="adaptive_simpson")
+        print(f"  FashionCNN, {n_images} images: adaptive Simpson 1023 differs from the reference (Gauss-Legendre "
+              f"1024) by a median {100 * float(_relative_distance(check, reference).median()):.2f} %")
+        for steps in budgets:
+            parts = []
+            for rule in IG_PIXEL_RULES:
+                maps, err = integrated_gradients(model, x, y, steps=steps, rule=rule, return_error=True)
+                rel, dist = err.abs() / change, _relative_distance(maps, reference)
+                parts.append(f"{rule}: completeness {100 * float(rel.median()):.2f} / {100 * float(rel.max()):.2f} %, "
+                             f"map {100 * float(dist.median()):.2f} / {100 * float(dist.max()):.2f} %")
+            print(f"    {steps} steps (median / largest): " + "; ".join(parts), flush=True)
+    return run
+
+
+for _photo in ("cat", "chessboard"):
+    BENCHMARKS[f"integrated gradients, map against 1024-gradient references: each rule at 64 and 96, {_photo}"] = \
+        ig_pixel_errors_photo(_photo)
+BENCHMARKS["integrated gradients, map against a 1024-step reference: each rule at 8 to 64 steps, FashionCNN"] = \
+    ig_pixel_errors_fashion()
+
+
 # ------------------------------------------------------------------------- feature visualization (lecture 08)
 @cache
 def best_crop_blocks14_95():
