@@ -285,7 +285,7 @@ def _relative_distance(maps: torch.Tensor, reference: torch.Tensor) -> torch.Ten
     return (maps - reference).norm(dim=1) / reference.norm(dim=1)
 
 
-IG_PIXEL_RULES = ("trapezoid", "gauss_legendre", "adaptive", "adaptive_simpson")
+IG_PIXEL_RULES = ("trapezoid", "gauss_legendre", "adaptive", "adaptive_simpson", "adaptive_trapezoid")
 
 
 def ig_pixel_errors_photo(photo, budgets=(64, 96)):

@@ -674,3 +674,125 @@ def test_adaptive_simpson_batched_chunked_and_per_image_agree_with_a_naive_loop(
 def test_adaptive_simpson_bad_input(call, error, words):
     with pytest.raises(error, match=words):
         call()
+
+
+# ------------------------------------------------------------------------------------- adaptive trapezoid
+from course_utils.attribution import trapezoid_pieces  # noqa: E402
+
+
+def test_trapezoid_pieces_are_exact_for_piecewise_linear_functions():
+    edges = torch.tensor([0.0, 0.1, 0.15, 0.6, 1.0], dtype=torch.float64)
+    weights = trapezoid_pieces(edges)
+    assert torch.allclose(weights, torch.tensor([0.05, 0.075, 0.25, 0.425, 0.2], dtype=torch.float64))
+    f = lambda a: torch.where(a < 0.15, 3 * a, 0.45 - 2 * (a - 0.15))         # linear on each interval
+    exact = 0.5 * 0.15 * 0.45 + 0.85 * 0.45 - 0.85 ** 2                          # ∫₀¹ f
+    assert math.isclose(float((weights * f(edges)).sum()), exact, rel_tol=1e-12)
+    batched = trapezoid_pieces(torch.stack([edges, torch.linspace(0, 1, 5, dtype=torch.float64)]))
+    assert torch.allclose(batched[0], weights) and torch.allclose(batched[1], quadrature(4, "trapezoid")[1])
+    assert torch.allclose(trapezoid_pieces([0.0, 0.5, 1.0]), torch.tensor([0.25, 0.5, 0.25], dtype=torch.float64))
+
+
+def naive_adaptive_trapezoid(model, x, target, baseline, steps, start=4, splits=4):
+    """The rule as a plain loop, one image and one gradient at a time: (attributions, nodes per image)."""
+    out, all_nodes = torch.zeros_like(x), []
+    for n in range(len(x)):
+        delta, grads = x[n] - baseline[n], {}
+
+        def grad(a):
+            if a not in grads:
+                p = (baseline[n] + a * delta)[None].requires_grad_(True)
+                grads[a] = torch.autograd.grad(model(p)[0, target], p)[0][0]
+            return grads[a]
+
+        nodes = [k / start for k in range(start + 1)]
+        while len(nodes) < steps:
+            change = [(b - a) * float(((grad(b) - grad(a)) * delta).norm()) for a, b in zip(nodes, nodes[1:])]
+            length = [b - a for a, b in zip(nodes, nodes[1:])]
+            change = [c if c > 1e-12 * max(change) else 0.0 for c in change]     # last-bit noise is no change
+            worst = sorted(range(len(change)), key=lambda j: (-change[j], -length[j], j))[:min(splits, steps - len(nodes))]
+            nodes = sorted(nodes + [(nodes[j] + nodes[j + 1]) / 2 for j in worst])
+        weights = [(b - a) / 2 for a, b in zip(nodes, nodes[1:])]
+        weights = [w0 + w1 for w0, w1 in zip([0.0] + weights, weights + [0.0])]
+        out[n] = delta * sum(w * grad(a) for a, w in zip(nodes, weights))
+        all_nodes.append(nodes)
+    return out, torch.tensor(all_nodes, dtype=torch.float64)
+
+
+def kinks_early(n=2, hidden=48, seed=3):
+    """A ReLU network whose units all switch on for α < 0.05 along the path from 0 to each input: every pixel's
+    integrand is a step function with its steps crowded at the start of the path."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 2, 3, 3, dtype=torch.float64, generator=gen) + 0.5
+    w = torch.randn(hidden, 18, dtype=torch.float64, generator=gen)
+    w = w * torch.sign(w @ x[0].flatten())[:, None]                      # every unit rises along path 0
+    switch = 0.05 * torch.rand(hidden, dtype=torch.float64, generator=gen)
+    hidden_layer = nn.Linear(18, hidden).double()
+    with torch.no_grad():
+        hidden_layer.weight.copy_(w)
+        hidden_layer.bias.copy_(-switch * (w @ x[0].flatten()))          # unit j switches at α = switch_j
+    head = nn.Linear(hidden, 3).double()
+    return nn.Sequential(nn.Flatten(), hidden_layer, nn.ReLU(), head), x
+
+
+def test_adaptive_trapezoid_is_exact_on_a_linear_model_and_uses_its_whole_budget():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(2 * 3 * 3, 5)).double()
+    x, baseline = torch.randn(3, 2, 3, 3, dtype=torch.float64), torch.randn(3, 2, 3, 3, dtype=torch.float64)
+    got, err, path = integrated_gradients(model, x, 4, baseline=baseline, steps=12, rule="adaptive_trapezoid",
+                                          return_error=True, return_path=True)
+    assert torch.allclose(got, (x - baseline) * model[1].weight.detach()[4].view(2, 3, 3), atol=1e-14)
+    assert err.abs().max() < 1e-13
+    assert path.gradient_evaluations == 12 and path.forward_evaluations == 0 and path.alphas.shape == (3, 1, 12)
+    assert torch.allclose(path.weights.sum(-1), torch.ones(3, 1, dtype=torch.float64))
+    two = integrated_gradients(model, x, 4, baseline=baseline, steps=2, rule="adaptive_trapezoid", return_path=True)
+    assert torch.allclose(two[1].alphas[0, 0], torch.tensor([0.0, 1.0], dtype=torch.float64))
+
+
+def test_adaptive_trapezoid_matches_a_naive_loop_batched_chunked_and_per_image(monkeypatch):
+    model, x = kinks_early(3)
+    baseline = torch.zeros_like(x)
+    kw = dict(baseline="zeros", steps=21, rule="adaptive_trapezoid", return_error=True, return_path=True)
+    attr, err, path = integrated_gradients(model, x, 1, **kw)
+    naive, nodes = naive_adaptive_trapezoid(model, x, 1, baseline, 21)
+    assert torch.allclose(path.alphas[:, 0], nodes, rtol=0, atol=1e-15)
+    assert torch.allclose(attr, naive, rtol=1e-12, atol=1e-14)
+    assert not torch.allclose(path.alphas[0], path.alphas[2])                 # each input its own nodes
+    for i in range(3):
+        a, _, p = integrated_gradients(model, x[i:i + 1], 1, **kw)
+        assert torch.allclose(a, attr[i:i + 1], rtol=1e-12, atol=1e-15) and torch.allclose(p.alphas[0], path.alphas[i])
+    for bs in (1, 5):
+        assert torch.allclose(integrated_gradients(model, x, 1, batch_size=bs, **kw)[0], attr, rtol=1e-12, atol=1e-15)
+    monkeypatch.setattr(integrated_module, "GRADIENT_VALUES", 1)               # one path at a time
+    assert torch.allclose(integrated_gradients(model, x, 1, **kw)[0], attr, rtol=1e-12, atol=1e-15)
+    noisy = integrated_gradients(smooth_model(4), torch.rand(2, 3, 5, 5, dtype=torch.float64), 1, baseline="noise",
+                                 n_baselines=2, steps=9, rule="adaptive_trapezoid", return_path=True)[1]
+    assert noisy.alphas.shape == (2, 2, 9)                                     # every baseline its own path
+
+
+def test_adaptive_trapezoid_puts_its_nodes_where_the_pixels_change_and_beats_uniform_maps():
+    model, x = kinks_early(1)
+    reference = integrated_gradients(model, x, 1, baseline="zeros", steps=4096, rule="trapezoid")
+
+    def distance(rule):
+        maps, path = integrated_gradients(model, x, 1, baseline="zeros", steps=32, rule=rule, return_path=True)
+        return float((maps - reference).norm() / reference.norm()), path
+
+    adaptive, path = distance("adaptive_trapezoid")
+    for rule in ("trapezoid", "gauss_legendre"):                              # 2 and 4 nodes below α = 0.05
+        uniform, uniform_path = distance(rule)
+        assert adaptive < 0.5 * uniform and int((path.alphas < 0.05).sum()) > 3 * int((uniform_path.alphas < 0.05).sum())
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: integrated_gradients(fashion_cnn(False), torch.rand(1, 1, 28, 28), 3, rule="adaptive_trapezoid", steps=1),
+     ValueError, "steps"),
+    (lambda: integrated_gradients(fashion_cnn(False), torch.rand(1, 1, 28, 28), 3, rule="adaptive_trapezoid",
+                                  scan_steps=8), ValueError, "scan_steps"),
+    (lambda: quadrature(8, "adaptive_trapezoid"), ValueError, "trapezoid_pieces"),
+    (lambda: trapezoid_pieces([0.0, 0.7, 0.5, 1.0]), ValueError, "edges"),
+    (lambda: trapezoid_pieces([0.1, 1.0]), ValueError, "edges"),
+    (lambda: trapezoid_pieces("0, 1"), TypeError, "edges"),
+])
+def test_adaptive_trapezoid_bad_input(call, error, words):
+    with pytest.raises(error, match=words):
+        call()

@@ -13,7 +13,7 @@ from .guided import (RELU_BACKWARD_RULES, deconvnet, guided_backprop, modified_g
                      relu_backward_deconvnet, relu_backward_gradient, relu_backward_guided)
 from .integrated import adaptive_rule, integrated_gradients, make_baseline
 from .quadrature import (adaptive_quadrature, gauss_legendre_pieces, quadrature, simpson_errors, simpson_pieces,
-                         split_points)
+                         split_points, trapezoid_pieces)
 from .cam import cam, grad_cam, guided_grad_cam
 from .occlusion import (apply_bubbles, bubble_centres, bubble_masks, bubbles, bubbles_responses, diagnostic_image,
                         grid_to_pixels, masks_from_centres, occluder_fill, occlusion, occlusion_grid,

@@ -15,6 +15,9 @@ rule on [0, 1] with nodes α_k and weights w_k (``attribution.quadrature``):
 * ``rule="adaptive_simpson"``: no scan; composite Simpson on 4 intervals, then, round by round, the
   intervals whose error is largest are bisected. The error of each interval is known exactly: every
   gradient pass also returns F, and F(b) − F(a) is the integral Simpson's rule estimates there.
+* ``rule="adaptive_trapezoid"``: no scan; the trapezoid rule on 4 intervals, then, round by round, the
+  intervals across which the map's integrand (x − x') ⊙ ∇F changes most, times their length, are bisected:
+  it refines where the *pixels* are uncertain, not where their sum is (lecture 06, section 3.5).
 * ``adaptive_rule(model, inputs, target, ...)`` – the adaptive rule's nodes and weights for each input, without
   computing any gradient (to look at them).
 * ``make_baseline(kind, inputs, model)`` – black, zeros, blurred or uniform-noise baselines.
@@ -37,14 +40,16 @@ from ..models import input_range
 from ..progress import progress
 from ..validation import check_bool, check_images, one_of, positive_float, positive_int
 from ._common import auto_batch_size, batches, check_call, gradients_and_scores
-from .quadrature import (ADAPTIVE, ADAPTIVE_SIMPSON, ALL_RULES, RULES, adaptive_quadrature, quadrature,
-                         simpson_errors, simpson_pieces, split_points)
+from .quadrature import (ADAPTIVE, ADAPTIVE_SIMPSON, ADAPTIVE_TRAPEZOID, ALL_RULES, RULES, adaptive_quadrature,
+                         quadrature, simpson_errors, simpson_pieces, split_points, trapezoid_pieces)
 
 BASELINES = ("black", "zeros", "blur", "noise")
 SCAN_STEPS = 32          # the adaptive rule's default forward scan: 33 points, no backward pass
 SIMPSON_START = 4        # adaptive Simpson: the first partition (4 equal intervals, 9 nodes) …
 SIMPSON_SPLITS = 1       # … then the worst interval of each path bisected per round (2 new gradients)
-GRADIENT_VALUES = 2**25  # adaptive Simpson keeps every node's gradient until the weights are final: ≤ 128 MB
+TRAPEZOID_START = 4      # adaptive trapezoid: the first partition (4 equal intervals, 5 nodes) …
+TRAPEZOID_SPLITS = 4     # … then the 4 intervals of each path whose integrand changes most bisected per round
+GRADIENT_VALUES = 2**25  # the adaptive rules keep every node's gradient until the weights are final: ≤ 128 MB
 
 
 def gaussian_blur(inputs: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -191,6 +196,8 @@ def _check_rule(rule, steps, scan_steps, nodes_per_interval) -> tuple[int, int |
     if rule == ADAPTIVE_SIMPSON and steps < 3:
         raise ValueError(f"steps: adaptive Simpson needs at least 3 gradients (the ends and the midpoint of [0, 1]), "
                          f"got {steps}")
+    if rule == ADAPTIVE_TRAPEZOID and steps < 2:
+        raise ValueError(f"steps: adaptive trapezoid needs at least 2 gradients (the ends of [0, 1]), got {steps}")
     if rule != ADAPTIVE:
         if scan_steps is not None:
             raise ValueError(f"scan_steps: only rule='adaptive' scans the path; rule={rule!r} has fixed nodes "
@@ -264,6 +271,70 @@ def _adaptive_simpson(model, base, delta, target, steps: int, batch_size: int, s
     return tuple(torch.cat(parts) for parts in zip(*results))
 
 
+def _integrand_changes(alphas: torch.Tensor, stored: torch.Tensor, slot: torch.Tensor, delta: torch.Tensor
+                       ) -> torch.Tensor:
+    """h_p · ‖(x − x') ⊙ (∇F(e_{p+1}) − ∇F(e_p))‖ for every interval p of every path: M×B×P.
+
+    ``alphas`` M×B×(P+1) sorted nodes, ``stored`` M×B×K×C×H×W the gradients in computation order, ``slot``
+    M×B×(P+1) which stored gradient belongs to each sorted node, ``delta`` M×B×C×H×W. On an interval where
+    the integrand changes by Δ, the trapezoid rule's error is at most h‖Δ‖/2 pixel by pixel (in norm).
+    """
+    flat = stored.flatten(3)                                                   # M×B×K×pixels
+    in_order = flat.gather(2, slot[..., None].expand(-1, -1, -1, flat.shape[-1]))   # the nodes' gradients, sorted
+    change = ((in_order[:, :, 1:] - in_order[:, :, :-1]) * delta.flatten(2)[:, :, None]).norm(dim=-1)
+    return change.to(alphas) * alphas.diff(dim=-1)
+
+
+def _largest(changes: torch.Tensor, lengths: torch.Tensor, k: int) -> torch.Tensor:
+    """The indices of the ``k`` largest ``changes`` per row; ties (e.g. intervals where nothing changes) go to
+    the longer interval, then to the one nearer α = 0. A change below 10⁻¹² of the row's largest counts as
+    none (gradients of one linear region can differ in their last bits between passes)."""
+    changes = torch.where(changes <= 1e-12 * changes.amax(-1, keepdim=True), 0, changes)
+    by_length = lengths.argsort(dim=-1, descending=True, stable=True)
+    by_change = changes.gather(-1, by_length).argsort(dim=-1, descending=True, stable=True)
+    return by_length.gather(-1, by_change)[..., :k]
+
+
+def _adaptive_trapezoid(model, base, delta, target, steps: int, batch_size: int, show_progress: bool):
+    """Adaptive trapezoid on every path: (Σ_k w_k ∇F_k N×B×C×H×W, alphas, weights, scores, slopes N×B×steps).
+
+    Start with the trapezoid rule on ``TRAPEZOID_START`` equal intervals; each round, bisect the
+    ``TRAPEZOID_SPLITS`` intervals of each path with the largest ``_integrand_changes`` (1 new gradient each,
+    at the midpoint), until ``steps`` gradients are used. Bookkeeping as in ``_adaptive_simpson``: each
+    gradient written once into one buffer, paths done a few at a time under ``GRADIENT_VALUES`` numbers.
+    """
+    n, b = base.shape[:2]
+    start = max(1, min(TRAPEZOID_START, steps - 1))
+    per_chunk = max(1, GRADIENT_VALUES // (b * steps * math.prod(base.shape[2:])))
+    first = torch.linspace(0, 1, start + 1, dtype=torch.float64)
+    results = []
+    for sl in progress(list(batches(n, per_chunk)), enabled=show_progress, desc="IG (adaptive trapezoid)"):
+        bs, ds, m = base[sl], delta[sl], len(range(n)[sl])
+        targets = target[torch.arange(n)[sl]]
+        alphas = first.expand(m, b, -1).contiguous()
+        scores, slopes, new_grads = _points(model, bs, ds, targets, alphas, batch_size)
+        stored = new_grads.new_empty(m, b, steps, *new_grads.shape[3:])
+        used = alphas.shape[-1]
+        stored[:, :, :used] = new_grads
+        slot = torch.arange(used).expand(m, b, -1)
+        while used < steps:
+            k = min(TRAPEZOID_SPLITS, steps - used, alphas.shape[-1] - 1)
+            worst = _largest(_integrand_changes(alphas, stored, slot, ds), alphas.diff(dim=-1), k)
+            new = (alphas[..., :-1].gather(-1, worst) + alphas[..., 1:].gather(-1, worst)) / 2
+            f, g, new_grads = _points(model, bs, ds, targets, new, batch_size)
+            stored[:, :, used:used + k] = new_grads
+            order = torch.cat([alphas, new], -1).argsort(-1)
+            alphas = torch.cat([alphas, new], -1).gather(-1, order)
+            scores, slopes = (torch.cat(pair, -1).gather(-1, order) for pair in ((scores, f), (slopes, g)))
+            slot = torch.cat([slot, torch.arange(used, used + k).expand(m, b, -1)], -1).gather(-1, order)
+            used += k
+        weights = trapezoid_pieces(alphas)                                     # the final nodes' weights
+        by_slot = weights.new_zeros(m, b, steps).scatter_(-1, slot, weights)
+        grad_sum = torch.einsum("nbk,nbkp->nbp", by_slot.to(stored), stored.flatten(3)).view(m, b, *stored.shape[3:])
+        results.append((grad_sum, alphas, weights, scores, slopes))
+    return tuple(torch.cat(parts) for parts in zip(*results))
+
+
 def _scan(model: nn.Module, base: torch.Tensor, delta: torch.Tensor, target, scan_steps: int,
           batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """F at α = 0, 1/S, …, 1 on every path, forward passes only → (grid S+1, scores N×B×(S+1))."""
@@ -321,6 +392,9 @@ def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target,
     ``steps`` nodes where F changes, ``nodes_per_interval`` Gauss–Legendre nodes per interval
     (``adaptive_quadrature``); ``"adaptive_simpson"`` starts from Simpson's rule on 4 intervals and
     bisects, round by round, the intervals whose exactly known error is largest (``simpson_errors``);
+    ``"adaptive_trapezoid"`` starts from the trapezoid rule on 4 intervals and bisects, round by round, the
+    intervals across which (x − x') ⊙ ∇F changes most in norm, times their length (the map's error bound,
+    not the sum's);
     ``"left"``, ``"right"``, ``"midpoint"``, ``"trapezoid"``, ``"gauss_legendre"``
     use the same nodes on every path (``quadrature``). All path points, of all inputs and baselines, are
     evaluated ``batch_size`` at a time (``None``: as many as fit ``VALUES_PER_PASS`` input values, at most
@@ -345,8 +419,9 @@ def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target,
     delta = x[:, None] - base                                                # N×B×C×H×W: x − x'
     with preserved_state(model):
         scan_alphas = scan_scores = None
-        if rule == ADAPTIVE_SIMPSON:                                         # nodes chosen from the gradients
-            grad_sum, node_alphas, node_weights, scores, slopes = _adaptive_simpson(
+        if rule in (ADAPTIVE_SIMPSON, ADAPTIVE_TRAPEZOID):                   # nodes chosen from the gradients
+            bisect = _adaptive_simpson if rule == ADAPTIVE_SIMPSON else _adaptive_trapezoid
+            grad_sum, node_alphas, node_weights, scores, slopes = bisect(
                 model, base, delta, target, steps, batch_size, show_progress)
             attributions = (delta * grad_sum).mean(1)
             extra = (IGPath(node_alphas.to(x), node_weights.to(x), scores, slopes),) if return_path else ()

@@ -15,6 +15,9 @@ embeddings (``text.attributions``) both take their nodes from here.
   the steps of adaptive Simpson (``rule="adaptive_simpson"`` in ``integrated_gradients``): composite Simpson
   on a partition; each interval's error, known exactly because every gradient pass also returns F, so
   F(e_{p+1}) − F(e_p) = ∫ dF/dα over the interval; and the nodes that bisect the worst intervals.
+* ``trapezoid_pieces(edges)`` – the trapezoid rule's weights on a partition, for adaptive trapezoid
+  (``rule="adaptive_trapezoid"`` in ``integrated_gradients``), which bisects the intervals across which the
+  gradients, pixel by pixel, change most.
 """
 from __future__ import annotations
 
@@ -29,7 +32,8 @@ from ..validation import check_finite, one_of, positive_float, positive_int
 RULES = ("left", "right", "midpoint", "trapezoid", "gauss_legendre")   # uniform: one set of nodes for all paths
 ADAPTIVE = "adaptive"                                                   # nodes from a forward scan of each path
 ADAPTIVE_SIMPSON = "adaptive_simpson"                                   # bisect where the known error is largest
-ALL_RULES = RULES + (ADAPTIVE, ADAPTIVE_SIMPSON)
+ADAPTIVE_TRAPEZOID = "adaptive_trapezoid"                               # bisect where the gradients change most
+ALL_RULES = RULES + (ADAPTIVE, ADAPTIVE_SIMPSON, ADAPTIVE_TRAPEZOID)
 
 
 def quadrature(steps: int, rule: str = "gauss_legendre") -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,6 +54,10 @@ def quadrature(steps: int, rule: str = "gauss_legendre") -> tuple[torch.Tensor, 
         raise ValueError("rule: 'adaptive_simpson' places its nodes from the gradients along each path, so it has "
                          "no fixed nodes; use integrated_gradients(..., rule='adaptive_simpson') or "
                          f"simpson_pieces(edges), or one of {', '.join(map(repr, RULES))} here")
+    if rule == ADAPTIVE_TRAPEZOID:
+        raise ValueError("rule: 'adaptive_trapezoid' places its nodes from the gradients along each path, so it has "
+                         "no fixed nodes; use integrated_gradients(..., rule='adaptive_trapezoid') or "
+                         f"trapezoid_pieces(edges), or one of {', '.join(map(repr, RULES))} here")
     one_of(rule, "rule", RULES)
     k = torch.arange(m, dtype=torch.float64)
     if rule == "left":
@@ -184,6 +192,22 @@ def simpson_pieces(edges) -> tuple[torch.Tensor, torch.Tensor]:
     nodes = torch.stack([edges[..., :-1], midpoints], -1).flatten(-2)
     weights = torch.stack([ends[..., :-1], 4 * h / 6], -1).flatten(-2)
     return torch.cat([nodes, edges[..., -1:]], -1), torch.cat([weights, ends[..., -1:]], -1)
+
+
+def trapezoid_pieces(edges) -> torch.Tensor:
+    """The trapezoid rule's weights on the partition ``edges`` of [0, 1], whose nodes are the edges themselves.
+
+    ``edges``: (…, P+1) non-decreasing from 0 to 1 (a tensor or a list). Interval p of length h_p gives h_p/2
+    to each of its ends (an edge shared by two intervals gets both halves). Exact for every function that is
+    linear on each interval. Returns the weights, float64, (…, P+1).
+    """
+    gauss_legendre_pieces(edges, 1)                         # checks edges
+    edges = (edges if isinstance(edges, torch.Tensor) else torch.as_tensor(np.asarray(edges, dtype=np.float64)))
+    h = edges.to(torch.float64).diff(dim=-1)                # (…, P) interval lengths
+    weights = torch.zeros(*h.shape[:-1], h.shape[-1] + 1, dtype=torch.float64)
+    weights[..., :-1] += h / 2
+    weights[..., 1:] += h / 2
+    return weights
 
 
 def _check_simpson_nodes(alphas) -> torch.Tensor:
