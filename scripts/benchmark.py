@@ -247,10 +247,10 @@ def ig_completeness_photos(rule, steps, images=course_photos_224):
 
 
 for _steps in (16, 32, 64, 96):
-    for _rule in ("trapezoid", "gauss_legendre", "adaptive", "adaptive_simpson"):
+    for _rule in ("trapezoid", "gauss_legendre", "adaptive", "adaptive_simpson", "adaptive_trapezoid"):
         BENCHMARKS[f"integrated gradients completeness: {_rule}, {_steps} gradients, course photos"] = \
             ig_completeness_photos(_rule, _steps)
-for _rule in ("gauss_legendre", "adaptive", "adaptive_simpson"):
+for _rule in ("gauss_legendre", "adaptive", "adaptive_simpson", "adaptive_trapezoid"):
     BENCHMARKS[f"integrated gradients completeness: {_rule}, 64 gradients, 27 held-out photo crops"] = \
         ig_completeness_photos(_rule, 64, photo_crops_224)
 
@@ -320,6 +320,22 @@ def ig_pixel_errors_photo(photo, budgets=(64, 96)):
     return run
 
 
+def ig_pixel_errors_images(images, steps=64, rules=("gauss_legendre", "adaptive_simpson", "adaptive_trapezoid")):
+    """Each rule's map at ``steps`` gradients against a 1024-node Gauss–Legendre map, on every image of
+    ``images`` (the course photos, or the held-out crops): the distance per image, the worst and the median."""
+    def run():
+        from course_utils.attribution import integrated_gradients
+        names, x, target = images()
+        reference = torch.cat([integrated_gradients(lite0(), x[i:i + 1], target[i:i + 1], steps=1024)
+                               for i in range(len(x))])
+        for rule in rules:
+            dist = 100 * _relative_distance(integrated_gradients(lite0(), x, target, steps=steps, rule=rule), reference)
+            print(f"  {rule} {steps}: map against Gauss-Legendre 1024, "
+                  + ", ".join(f"{n} {d:.1f} %" for n, d in zip(names, dist.tolist()))
+                  + f"; worst {float(dist.max()):.1f} %, median {float(dist.median()):.1f} %", flush=True)
+    return run
+
+
 def ig_pixel_errors_fashion(n_images=128, budgets=(8, 16, 32, 64)):
     """The same on FashionCNN, ``n_images`` test images with their labels as targets: median and largest
     completeness error and distance to a 1024-step Gauss–Legendre map, per rule and budget."""
@@ -351,6 +367,10 @@ for _photo in ("cat", "chessboard"):
         ig_pixel_errors_photo(_photo)
 BENCHMARKS["integrated gradients, map against a 1024-step reference: each rule at 8 to 64 steps, FashionCNN"] = \
     ig_pixel_errors_fashion()
+BENCHMARKS["integrated gradients, map against a 1024-gradient reference at 64 gradients: course photos"] = \
+    ig_pixel_errors_images(course_photos_224)
+BENCHMARKS["integrated gradients, map against a 1024-gradient reference at 64 gradients: 27 held-out photo crops"] = \
+    ig_pixel_errors_images(photo_crops_224)
 
 
 # ------------------------------------------------------------------------- feature visualization (lecture 08)

@@ -597,15 +597,17 @@ def test_split_points_bisect_the_worst_intervals():
     assert torch.allclose(two.sort().values, torch.tensor([0.3125, 0.4375, 0.625, 0.875], dtype=torch.float64))
 
 
-def test_adaptive_simpson_is_exact_on_a_linear_model_and_uses_an_odd_budget():
+@pytest.mark.parametrize("rule, used", [("adaptive_simpson", 11), ("adaptive_trapezoid", 12)])
+def test_bisection_rules_are_exact_on_a_linear_model_and_use_their_budget(rule, used):
+    """Adaptive Simpson uses the largest odd number of gradients within the budget, adaptive trapezoid all."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(2 * 3 * 3, 5)).double()
     x, baseline = torch.randn(3, 2, 3, 3, dtype=torch.float64), torch.randn(3, 2, 3, 3, dtype=torch.float64)
-    got, err, path = integrated_gradients(model, x, 4, baseline=baseline, steps=12, rule="adaptive_simpson",
+    got, err, path = integrated_gradients(model, x, 4, baseline=baseline, steps=12, rule=rule,
                                           return_error=True, return_path=True)
     assert torch.allclose(got, (x - baseline) * model[1].weight.detach()[4].view(2, 3, 3), atol=1e-14)
     assert err.abs().max() < 1e-13
-    assert path.gradient_evaluations == 11 and path.forward_evaluations == 0 and path.alphas.shape == (3, 1, 11)
+    assert path.gradient_evaluations == used and path.forward_evaluations == 0 and path.alphas.shape == (3, 1, used)
     assert torch.allclose(path.weights.sum(-1), torch.ones(3, 1, dtype=torch.float64))
 
 
@@ -734,18 +736,12 @@ def kinks_early(n=2, hidden=48, seed=3):
     return nn.Sequential(nn.Flatten(), hidden_layer, nn.ReLU(), head), x
 
 
-def test_adaptive_trapezoid_is_exact_on_a_linear_model_and_uses_its_whole_budget():
-    torch.manual_seed(0)
+def test_adaptive_trapezoid_with_two_gradients_is_the_trapezoid_rule_on_0_1():
     model = nn.Sequential(nn.Flatten(), nn.Linear(2 * 3 * 3, 5)).double()
-    x, baseline = torch.randn(3, 2, 3, 3, dtype=torch.float64), torch.randn(3, 2, 3, 3, dtype=torch.float64)
-    got, err, path = integrated_gradients(model, x, 4, baseline=baseline, steps=12, rule="adaptive_trapezoid",
-                                          return_error=True, return_path=True)
-    assert torch.allclose(got, (x - baseline) * model[1].weight.detach()[4].view(2, 3, 3), atol=1e-14)
-    assert err.abs().max() < 1e-13
-    assert path.gradient_evaluations == 12 and path.forward_evaluations == 0 and path.alphas.shape == (3, 1, 12)
-    assert torch.allclose(path.weights.sum(-1), torch.ones(3, 1, dtype=torch.float64))
-    two = integrated_gradients(model, x, 4, baseline=baseline, steps=2, rule="adaptive_trapezoid", return_path=True)
-    assert torch.allclose(two[1].alphas[0, 0], torch.tensor([0.0, 1.0], dtype=torch.float64))
+    x = torch.randn(1, 2, 3, 3, dtype=torch.float64)
+    _, path = integrated_gradients(model, x, 4, baseline="zeros", steps=2, rule="adaptive_trapezoid", return_path=True)
+    assert torch.allclose(path.alphas[0, 0], torch.tensor([0.0, 1.0], dtype=torch.float64))
+    assert torch.allclose(path.weights[0, 0], torch.tensor([0.5, 0.5], dtype=torch.float64))
 
 
 def test_adaptive_trapezoid_matches_a_naive_loop_batched_chunked_and_per_image(monkeypatch):

@@ -230,6 +230,20 @@ def _points(model, base, delta, target, alphas, batch_size, weights=None, show_p
     return scores, slopes, grads
 
 
+def _insert(stored: torch.Tensor, used: int, nodes: tuple, new: tuple, new_grads: torch.Tensor):
+    """Add new nodes to the bisection rules' bookkeeping: their gradients (M×B×K'×C×H×W) go into the next free
+    slots of ``stored``; ``nodes`` = (alphas, scores, slopes, slot), each M×B×K, sorted by α, gets ``new`` =
+    (alphas, scores, slopes) of the new nodes merged in. Returns (alphas, scores, slopes, slot, used)."""
+    alphas, scores, slopes, slot = nodes
+    new_alphas, f, g = new
+    k = new_alphas.shape[-1]
+    stored[:, :, used:used + k] = new_grads
+    order = torch.cat([alphas, new_alphas], -1).argsort(-1)
+    merged = [torch.cat(pair, -1).gather(-1, order) for pair in ((alphas, new_alphas), (scores, f), (slopes, g))]
+    fresh = torch.arange(used, used + k).expand(*slot.shape[:2], -1)
+    return (*merged, torch.cat([slot, fresh], -1).gather(-1, order), used + k)
+
+
 def _adaptive_simpson(model, base, delta, target, steps: int, batch_size: int, show_progress: bool):
     """Adaptive Simpson on every path: (Σ_k w_k ∇F_k N×B×C×H×W, alphas, weights, scores, slopes N×B×S).
 
@@ -258,12 +272,8 @@ def _adaptive_simpson(model, base, delta, target, steps: int, batch_size: int, s
             k = min(SIMPSON_SPLITS, (total - used) // 2)
             new = split_points(alphas, simpson_errors(alphas, scores.double(), slopes.double()), k)
             f, g, new_grads = _points(model, bs, ds, target[torch.arange(n)[sl]], new, batch_size)
-            stored[:, :, used:used + 2 * k] = new_grads
-            order = torch.cat([alphas, new], -1).argsort(-1)
-            alphas = torch.cat([alphas, new], -1).gather(-1, order)
-            scores, slopes = (torch.cat(pair, -1).gather(-1, order) for pair in ((scores, f), (slopes, g)))
-            slot = torch.cat([slot, torch.arange(used, used + 2 * k).expand(m, b, -1)], -1).gather(-1, order)
-            used += 2 * k
+            alphas, scores, slopes, slot, used = _insert(stored, used, (alphas, scores, slopes, slot), (new, f, g),
+                                                         new_grads)
         weights = simpson_pieces(alphas[..., ::2])[1]                         # the final partition's weights
         by_slot = weights.new_zeros(m, b, total).scatter_(-1, slot, weights)
         grad_sum = torch.einsum("nbk,nbkp->nbp", by_slot.to(stored), stored.flatten(3)).view(m, b, *stored.shape[3:])
@@ -322,12 +332,8 @@ def _adaptive_trapezoid(model, base, delta, target, steps: int, batch_size: int,
             worst = _largest(_integrand_changes(alphas, stored, slot, ds), alphas.diff(dim=-1), k)
             new = (alphas[..., :-1].gather(-1, worst) + alphas[..., 1:].gather(-1, worst)) / 2
             f, g, new_grads = _points(model, bs, ds, targets, new, batch_size)
-            stored[:, :, used:used + k] = new_grads
-            order = torch.cat([alphas, new], -1).argsort(-1)
-            alphas = torch.cat([alphas, new], -1).gather(-1, order)
-            scores, slopes = (torch.cat(pair, -1).gather(-1, order) for pair in ((scores, f), (slopes, g)))
-            slot = torch.cat([slot, torch.arange(used, used + k).expand(m, b, -1)], -1).gather(-1, order)
-            used += k
+            alphas, scores, slopes, slot, used = _insert(stored, used, (alphas, scores, slopes, slot), (new, f, g),
+                                                         new_grads)
         weights = trapezoid_pieces(alphas)                                     # the final nodes' weights
         by_slot = weights.new_zeros(m, b, steps).scatter_(-1, slot, weights)
         grad_sum = torch.einsum("nbk,nbkp->nbp", by_slot.to(stored), stored.flatten(3)).view(m, b, *stored.shape[3:])
