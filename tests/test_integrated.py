@@ -633,6 +633,23 @@ def test_adaptive_simpson_bisects_where_the_error_is_and_beats_uniform_on_a_stee
     assert errors[64] < 0.001 * change and errors[64] < errors[32]
 
 
+def assert_each_path_on_its_own(model, x, target, kw, attr, path, monkeypatch):
+    """A bisection rule's maps and nodes (``attr``, ``path`` from ``integrated_gradients(model, x, target, **kw)``)
+    do not depend on the other inputs, the batch size or how many paths are done at once; several baselines
+    get a path each."""
+    for i in range(len(x)):
+        a, _, p = integrated_gradients(model, x[i:i + 1], target, **kw)
+        assert torch.allclose(a, attr[i:i + 1], rtol=1e-12, atol=1e-15) and torch.allclose(p.alphas[0], path.alphas[i])
+    for bs in (1, 5, 7):
+        assert torch.allclose(integrated_gradients(model, x, target, batch_size=bs, **kw)[0], attr, rtol=1e-12,
+                              atol=1e-15)
+    monkeypatch.setattr(integrated_module, "GRADIENT_VALUES", 1)               # one path at a time
+    assert torch.allclose(integrated_gradients(model, x, target, **kw)[0], attr, rtol=1e-12, atol=1e-15)
+    noisy = integrated_gradients(smooth_model(4), torch.rand(2, 3, 5, 5, dtype=torch.float64), 1, baseline="noise",
+                                 n_baselines=2, steps=9, rule=kw["rule"], return_path=True)[1]
+    assert noisy.alphas.shape == (2, 2, 9)                                     # every baseline its own path
+
+
 def test_adaptive_simpson_batched_chunked_and_per_image_agree_with_a_naive_loop(monkeypatch):
     model, x = steep_case(3)
     x = x * torch.tensor([1.0, 0.2, 3.0], dtype=torch.float64).view(3, 1, 1, 1)   # three different paths
@@ -646,16 +663,7 @@ def test_adaptive_simpson_batched_chunked_and_per_image_agree_with_a_naive_loop(
             (g,) = torch.autograd.grad(model(p)[0, 0], p)
             naive[n] += w * g[0] * x[n]
     assert torch.allclose(attr, naive, rtol=1e-12, atol=1e-15)
-    for i in range(3):
-        a, e, p = integrated_gradients(model, x[i:i + 1], 0, **kw)
-        assert torch.allclose(a, attr[i:i + 1], rtol=1e-12, atol=1e-15) and torch.allclose(p.alphas[0], path.alphas[i])
-    for bs in (1, 7):
-        assert torch.allclose(integrated_gradients(model, x, 0, batch_size=bs, **kw)[0], attr, rtol=1e-12, atol=1e-15)
-    monkeypatch.setattr(integrated_module, "GRADIENT_VALUES", 1)               # one path at a time
-    assert torch.allclose(integrated_gradients(model, x, 0, **kw)[0], attr, rtol=1e-12, atol=1e-15)
-    noisy = integrated_gradients(smooth_model(4), torch.rand(2, 3, 5, 5, dtype=torch.float64), 1, baseline="noise",
-                                 n_baselines=2, steps=9, rule="adaptive_simpson", return_path=True)[1]
-    assert noisy.alphas.shape == (2, 2, 9)                                     # every baseline its own path
+    assert_each_path_on_its_own(model, x, 0, kw, attr, path, monkeypatch)
 
 
 @pytest.mark.parametrize("call, error, words", [
@@ -753,16 +761,7 @@ def test_adaptive_trapezoid_matches_a_naive_loop_batched_chunked_and_per_image(m
     assert torch.allclose(path.alphas[:, 0], nodes, rtol=0, atol=1e-15)
     assert torch.allclose(attr, naive, rtol=1e-12, atol=1e-14)
     assert not torch.allclose(path.alphas[0], path.alphas[2])                 # each input its own nodes
-    for i in range(3):
-        a, _, p = integrated_gradients(model, x[i:i + 1], 1, **kw)
-        assert torch.allclose(a, attr[i:i + 1], rtol=1e-12, atol=1e-15) and torch.allclose(p.alphas[0], path.alphas[i])
-    for bs in (1, 5):
-        assert torch.allclose(integrated_gradients(model, x, 1, batch_size=bs, **kw)[0], attr, rtol=1e-12, atol=1e-15)
-    monkeypatch.setattr(integrated_module, "GRADIENT_VALUES", 1)               # one path at a time
-    assert torch.allclose(integrated_gradients(model, x, 1, **kw)[0], attr, rtol=1e-12, atol=1e-15)
-    noisy = integrated_gradients(smooth_model(4), torch.rand(2, 3, 5, 5, dtype=torch.float64), 1, baseline="noise",
-                                 n_baselines=2, steps=9, rule="adaptive_trapezoid", return_path=True)[1]
-    assert noisy.alphas.shape == (2, 2, 9)                                     # every baseline its own path
+    assert_each_path_on_its_own(model, x, 1, kw, attr, path, monkeypatch)
 
 
 def test_adaptive_trapezoid_puts_its_nodes_where_the_pixels_change_and_beats_uniform_maps():
