@@ -230,55 +230,64 @@ def _points(model, base, delta, target, alphas, batch_size, weights=None, show_p
     return scores, slopes, grads
 
 
-def _insert(stored: torch.Tensor, used: int, nodes: tuple, new: tuple, new_grads: torch.Tensor):
-    """Add new nodes to the bisection rules' bookkeeping: their gradients (M×B×K'×C×H×W) go into the next free
-    slots of ``stored``; ``nodes`` = (alphas, scores, slopes, slot), each M×B×K, sorted by α, gets ``new`` =
-    (alphas, scores, slopes) of the new nodes merged in. Returns (alphas, scores, slopes, slot, used)."""
-    alphas, scores, slopes, slot = nodes
-    new_alphas, f, g = new
-    k = new_alphas.shape[-1]
-    stored[:, :, used:used + k] = new_grads
-    order = torch.cat([alphas, new_alphas], -1).argsort(-1)
-    merged = [torch.cat(pair, -1).gather(-1, order) for pair in ((alphas, new_alphas), (scores, f), (slopes, g))]
-    fresh = torch.arange(used, used + k).expand(*slot.shape[:2], -1)
-    return (*merged, torch.cat([slot, fresh], -1).gather(-1, order), used + k)
+def _bisection_rule(model, base, delta, target, first: torch.Tensor, total: int, next_nodes, final_weights,
+                    batch_size: int, show_progress: bool, desc: str):
+    """The rules that place their nodes from the gradients: (Σ_k w_k ∇F_k N×B×C×H×W, alphas, weights, scores,
+    slopes N×B×total).
 
-
-def _adaptive_simpson(model, base, delta, target, steps: int, batch_size: int, show_progress: bool):
-    """Adaptive Simpson on every path: (Σ_k w_k ∇F_k N×B×C×H×W, alphas, weights, scores, slopes N×B×S).
-
-    Start with composite Simpson on ``SIMPSON_START`` equal intervals; each round, bisect the
-    ``SIMPSON_SPLITS`` intervals of each path whose ``simpson_errors`` are largest (2 new gradients each),
-    until ``steps`` gradients are used (S = the largest odd number ≤ ``steps``, at least 3). Paths are
-    done a few at a time so that the kept gradients stay under ``GRADIENT_VALUES`` numbers. Each gradient is
-    written once, into the next free slot of one buffer; only the small per-node tensors are re-sorted each round.
+    Every path starts with the nodes ``first``; each round, ``next_nodes(alphas, scores, slopes, stored, slot,
+    delta, room)`` gives the new nodes of each path (M×B×k, k ≤ ``room`` = gradients left), until ``total``
+    gradients are used; then ``final_weights(alphas)`` weighs the sorted nodes. Paths are done a few at a time
+    so that the kept gradients stay under ``GRADIENT_VALUES`` numbers. Each gradient is written once, into the
+    next free slot of one buffer (``stored``, M×B×total×C×H×W, in computation order; ``slot`` says which
+    belongs to each sorted node); only the small per-node tensors are re-sorted each round.
     """
     n, b = base.shape[:2]
-    start = max(1, min(SIMPSON_START, (steps - 1) // 2))
-    total = 2 * start + 1 + 2 * ((steps - 2 * start - 1) // 2)                  # gradients per path
     per_chunk = max(1, GRADIENT_VALUES // (b * total * math.prod(base.shape[2:])))
-    first = simpson_pieces(torch.linspace(0, 1, start + 1, dtype=torch.float64))[0]
     results = []
-    for sl in progress(list(batches(n, per_chunk)), enabled=show_progress, desc="IG (adaptive Simpson)"):
+    for sl in progress(list(batches(n, per_chunk)), enabled=show_progress, desc=desc):
         bs, ds, m = base[sl], delta[sl], len(range(n)[sl])
+        targets = target[torch.arange(n)[sl]]
         alphas = first.expand(m, b, -1).contiguous()
-        scores, slopes, new_grads = _points(model, bs, ds, target[torch.arange(n)[sl]], alphas, batch_size)
-        # every gradient stays where it was computed (slot k of ``stored``); ``slot`` follows the sorted nodes
+        scores, slopes, new_grads = _points(model, bs, ds, targets, alphas, batch_size)
         stored = new_grads.new_empty(m, b, total, *new_grads.shape[3:])
         used = alphas.shape[-1]
         stored[:, :, :used] = new_grads
         slot = torch.arange(used).expand(m, b, -1)
         while used < total:
-            k = min(SIMPSON_SPLITS, (total - used) // 2)
-            new = split_points(alphas, simpson_errors(alphas, scores.double(), slopes.double()), k)
-            f, g, new_grads = _points(model, bs, ds, target[torch.arange(n)[sl]], new, batch_size)
-            alphas, scores, slopes, slot, used = _insert(stored, used, (alphas, scores, slopes, slot), (new, f, g),
-                                                         new_grads)
-        weights = simpson_pieces(alphas[..., ::2])[1]                         # the final partition's weights
+            new = next_nodes(alphas, scores, slopes, stored, slot, ds, total - used)
+            f, g, new_grads = _points(model, bs, ds, targets, new, batch_size)
+            k = new.shape[-1]
+            stored[:, :, used:used + k] = new_grads
+            order = torch.cat([alphas, new], -1).argsort(-1)
+            alphas, scores, slopes = (torch.cat(pair, -1).gather(-1, order)
+                                      for pair in ((alphas, new), (scores, f), (slopes, g)))
+            slot = torch.cat([slot, torch.arange(used, used + k).expand(m, b, -1)], -1).gather(-1, order)
+            used += k
+        weights = final_weights(alphas)
         by_slot = weights.new_zeros(m, b, total).scatter_(-1, slot, weights)
         grad_sum = torch.einsum("nbk,nbkp->nbp", by_slot.to(stored), stored.flatten(3)).view(m, b, *stored.shape[3:])
         results.append((grad_sum, alphas, weights, scores, slopes))
     return tuple(torch.cat(parts) for parts in zip(*results))
+
+
+def _adaptive_simpson(model, base, delta, target, steps: int, batch_size: int, show_progress: bool):
+    """Adaptive Simpson on every path (``_bisection_rule``'s results, S = the largest odd number ≤ ``steps``).
+
+    Start with composite Simpson on ``SIMPSON_START`` equal intervals; each round, bisect the
+    ``SIMPSON_SPLITS`` intervals of each path whose ``simpson_errors`` are largest (2 new gradients each).
+    """
+    start = max(1, min(SIMPSON_START, (steps - 1) // 2))
+    total = 2 * start + 1 + 2 * ((steps - 2 * start - 1) // 2)                  # gradients per path
+
+    def next_nodes(alphas, scores, slopes, stored, slot, delta, room):
+        return split_points(alphas, simpson_errors(alphas, scores.double(), slopes.double()),
+                            min(SIMPSON_SPLITS, room // 2))
+
+    first = simpson_pieces(torch.linspace(0, 1, start + 1, dtype=torch.float64))[0]
+    return _bisection_rule(model, base, delta, target, first, total, next_nodes,
+                           lambda alphas: simpson_pieces(alphas[..., ::2])[1],   # the final partition's weights
+                           batch_size, show_progress, "IG (adaptive Simpson)")
 
 
 def _integrand_changes(alphas: torch.Tensor, stored: torch.Tensor, slot: torch.Tensor, delta: torch.Tensor
@@ -286,8 +295,9 @@ def _integrand_changes(alphas: torch.Tensor, stored: torch.Tensor, slot: torch.T
     """h_p · ‖(x − x') ⊙ (∇F(e_{p+1}) − ∇F(e_p))‖ for every interval p of every path: M×B×P.
 
     ``alphas`` M×B×(P+1) sorted nodes, ``stored`` M×B×K×C×H×W the gradients in computation order, ``slot``
-    M×B×(P+1) which stored gradient belongs to each sorted node, ``delta`` M×B×C×H×W. On an interval where
-    the integrand changes by Δ, the trapezoid rule's error is at most h‖Δ‖/2 pixel by pixel (in norm).
+    M×B×(P+1) which stored gradient belongs to each sorted node, ``delta`` M×B×C×H×W. An estimate of the
+    trapezoid rule's error on the interval, pixel by pixel (in norm): where each pixel's integrand is monotone
+    on the interval, that error is at most half of it.
     """
     flat = stored.flatten(3)                                                   # M×B×K×pixels
     in_order = flat.gather(2, slot[..., None].expand(-1, -1, -1, flat.shape[-1]))   # the nodes' gradients, sorted
@@ -306,39 +316,20 @@ def _largest(changes: torch.Tensor, lengths: torch.Tensor, k: int) -> torch.Tens
 
 
 def _adaptive_trapezoid(model, base, delta, target, steps: int, batch_size: int, show_progress: bool):
-    """Adaptive trapezoid on every path: (Σ_k w_k ∇F_k N×B×C×H×W, alphas, weights, scores, slopes N×B×steps).
+    """Adaptive trapezoid on every path (``_bisection_rule``'s results, ``steps`` gradients).
 
-    Start with the trapezoid rule on ``TRAPEZOID_START`` equal intervals; each round, bisect the
+    Start with the trapezoid rule on ``TRAPEZOID_START`` equal intervals; each round, bisect the (up to)
     ``TRAPEZOID_SPLITS`` intervals of each path with the largest ``_integrand_changes`` (1 new gradient each,
-    at the midpoint), until ``steps`` gradients are used. Bookkeeping as in ``_adaptive_simpson``: each
-    gradient written once into one buffer, paths done a few at a time under ``GRADIENT_VALUES`` numbers.
+    at the midpoint).
     """
-    n, b = base.shape[:2]
-    start = max(1, min(TRAPEZOID_START, steps - 1))
-    per_chunk = max(1, GRADIENT_VALUES // (b * steps * math.prod(base.shape[2:])))
-    first = torch.linspace(0, 1, start + 1, dtype=torch.float64)
-    results = []
-    for sl in progress(list(batches(n, per_chunk)), enabled=show_progress, desc="IG (adaptive trapezoid)"):
-        bs, ds, m = base[sl], delta[sl], len(range(n)[sl])
-        targets = target[torch.arange(n)[sl]]
-        alphas = first.expand(m, b, -1).contiguous()
-        scores, slopes, new_grads = _points(model, bs, ds, targets, alphas, batch_size)
-        stored = new_grads.new_empty(m, b, steps, *new_grads.shape[3:])
-        used = alphas.shape[-1]
-        stored[:, :, :used] = new_grads
-        slot = torch.arange(used).expand(m, b, -1)
-        while used < steps:
-            k = min(TRAPEZOID_SPLITS, steps - used, alphas.shape[-1] - 1)
-            worst = _largest(_integrand_changes(alphas, stored, slot, ds), alphas.diff(dim=-1), k)
-            new = (alphas[..., :-1].gather(-1, worst) + alphas[..., 1:].gather(-1, worst)) / 2
-            f, g, new_grads = _points(model, bs, ds, targets, new, batch_size)
-            alphas, scores, slopes, slot, used = _insert(stored, used, (alphas, scores, slopes, slot), (new, f, g),
-                                                         new_grads)
-        weights = trapezoid_pieces(alphas)                                     # the final nodes' weights
-        by_slot = weights.new_zeros(m, b, steps).scatter_(-1, slot, weights)
-        grad_sum = torch.einsum("nbk,nbkp->nbp", by_slot.to(stored), stored.flatten(3)).view(m, b, *stored.shape[3:])
-        results.append((grad_sum, alphas, weights, scores, slopes))
-    return tuple(torch.cat(parts) for parts in zip(*results))
+    def next_nodes(alphas, scores, slopes, stored, slot, delta, room):
+        k = min(TRAPEZOID_SPLITS, room, alphas.shape[-1] - 1)
+        worst = _largest(_integrand_changes(alphas, stored, slot, delta), alphas.diff(dim=-1), k)
+        return (alphas[..., :-1].gather(-1, worst) + alphas[..., 1:].gather(-1, worst)) / 2
+
+    first = torch.linspace(0, 1, max(1, min(TRAPEZOID_START, steps - 1)) + 1, dtype=torch.float64)
+    return _bisection_rule(model, base, delta, target, first, steps, next_nodes, trapezoid_pieces,
+                           batch_size, show_progress, "IG (adaptive trapezoid)")
 
 
 def _scan(model: nn.Module, base: torch.Tensor, delta: torch.Tensor, target, scan_steps: int,
@@ -399,8 +390,8 @@ def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target,
     (``adaptive_quadrature``); ``"adaptive_simpson"`` starts from Simpson's rule on 4 intervals and
     bisects, round by round, the intervals whose exactly known error is largest (``simpson_errors``);
     ``"adaptive_trapezoid"`` starts from the trapezoid rule on 4 intervals and bisects, round by round, the
-    intervals across which (x − x') ⊙ ∇F changes most in norm, times their length (the map's error bound,
-    not the sum's);
+    intervals across which (x − x') ⊙ ∇F changes most in norm, times their length (an estimate of the map's
+    error there, not the sum's);
     ``"left"``, ``"right"``, ``"midpoint"``, ``"trapezoid"``, ``"gauss_legendre"``
     use the same nodes on every path (``quadrature``). All path points, of all inputs and baselines, are
     evaluated ``batch_size`` at a time (``None``: as many as fit ``VALUES_PER_PASS`` input values, at most
